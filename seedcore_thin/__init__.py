@@ -1,0 +1,1 @@
+"""seedcore_thin: a thin control plane for fleets of AI agents on Ray."""

@@ -1,0 +1,71 @@
+"""Settings read from the environment, in one place, with their defaults.
+
+Every variable the README lists is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seedcore_thin.errors import ConfigError
+
+DEFAULT_NAMESPACE = "seedcore-dev"
+DEFAULT_GRAPH_URI = "falkordb+embedded://.seedcore/graph"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def default_namespace() -> str:
+    """``SEEDCORE_NS``, else ``RAY_NAMESPACE``, else ``seedcore-dev``."""
+    return os.environ.get("SEEDCORE_NS") or os.environ.get("RAY_NAMESPACE") or DEFAULT_NAMESPACE
+
+
+def state_dir() -> Path:
+    """Where the embedded stack keeps its data (``SEEDCORE_HOME``, default ``.seedcore``)."""
+    return Path(os.environ.get("SEEDCORE_HOME", ".seedcore")).resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the environment; build one with :meth:`from_env`."""
+
+    pg_dsn: str | None = None
+    graph_uri: str = DEFAULT_GRAPH_URI
+    namespace: str = DEFAULT_NAMESPACE
+    ray_address: str | None = None
+    beat_sec: float = 5.0
+    strict_reconcile: bool = False
+    mass_removal_share: float = 0.5
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        share = _float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5)
+        if share > 1:
+            raise ConfigError(f"SEEDCORE_MASS_REMOVAL_SHARE must be <= 1, got {share}")
+        return cls(
+            pg_dsn=os.environ.get("SEEDCORE_PG_DSN") or None,
+            graph_uri=os.environ.get("SEEDCORE_GRAPH_URI") or DEFAULT_GRAPH_URI,
+            namespace=default_namespace(),
+            ray_address=os.environ.get("RAY_ADDRESS") or None,
+            beat_sec=_float("REGISTRY_BEAT_SEC", 5.0),
+            strict_reconcile=_truthy(os.environ.get("TIER0_STRICT_RECONCILE")),
+            mass_removal_share=share,
+        )

@@ -1,0 +1,79 @@
+"""Typed errors: callers branch on the type, never on message text.
+
+PL/pgSQL raises fixed SQLSTATEs (see sql/migrations); ``registry`` maps them onto these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class SeedcoreError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(SeedcoreError):
+    """A setting (environment variable, URI, DSN) is missing or malformed."""
+
+
+class RegistryUnavailable(SeedcoreError):
+    """PostgreSQL cannot be reached in time; callers fall back to Ray discovery."""
+
+
+class FencedEpoch(SeedcoreError):
+    """The caller's cluster epoch is no longer current (SQLSTATE SC001)."""
+
+
+class UnknownInstance(SeedcoreError):
+    """The instance id is not in the registry (SQLSTATE SC002)."""
+
+
+class InvalidStatus(SeedcoreError):
+    """A status outside starting/alive/draining/dead (SQLSTATE SC003)."""
+
+
+class MigrationError(SeedcoreError):
+    """A migration file is misnamed, changed after being applied, or failed."""
+
+
+class GraphUnavailable(SeedcoreError):
+    """The graph database cannot be reached; reconcile must not remove anything."""
+
+
+class QueryNotFound(SeedcoreError):
+    """No SQL or Cypher file defines the named query."""
+
+
+class InvalidSpec(SeedcoreError):
+    """An agent or organ spec failed validation; names the agent and the field."""
+
+    def __init__(self, agent_id: str | None, field: str, reason: str) -> None:
+        self.agent_id = agent_id
+        self.field = field
+        self.reason = reason
+        super().__init__(f"agent {agent_id or '<missing id>'}: field {field!r}: {reason}")
+
+
+class InvalidTask(SeedcoreError):
+    """A task request is malformed; raised before any routing happens."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"task field {field!r}: {reason}")
+
+
+class NoQualifiedAgent(SeedcoreError):
+    """No live agent satisfies the task; ``reasons`` maps agent id to why not."""
+
+    def __init__(self, message: str, reasons: Mapping[str, Sequence[str]]) -> None:
+        self.reasons = {k: list(v) for k, v in reasons.items()}
+        super().__init__(message)
+
+
+class LeaderLockHeld(SeedcoreError):
+    """Another reconciler holds the apply lock; ``holder`` says who."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        super().__init__(f"reconcile lock is held by {holder}")
