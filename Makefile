@@ -1,0 +1,59 @@
+# The two commands a newcomer needs are `make demo` and `make test`; each sets up what it
+# needs (virtualenv, pinned packages, npm tools, pgTAP) on a fresh clone.
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+export RAY_AUTH_MODE ?= disabled
+export RAY_USAGE_STATS_ENABLED ?= 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test lint pgtap pytest bench up down status install clean
+
+install: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip==24.3.1
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+demo: install
+	$(PY) scripts/demo.py
+
+up: install
+	$(PY) scripts/stack.py up
+
+down: $(STAMP)
+	$(PY) scripts/stack.py down
+
+status: $(STAMP)
+	$(PY) scripts/stack.py status
+
+lint: install
+	$(VENV)/bin/ruff check seedcore_thin scripts tests
+	$(VENV)/bin/ruff format --check seedcore_thin scripts tests
+	$(VENV)/bin/mypy
+	node scripts/lint_cypher.mjs
+
+pgtap: install
+	$(PY) scripts/run_pgtap.py
+
+pytest: install
+	$(PY) -m pytest -q
+
+test: lint pgtap pytest
+
+bench: install
+	$(PY) scripts/bench_registry.py --json
+	$(PY) scripts/bench_graph.py --json
+	$(PY) scripts/bench_reconcile.py --json
+	$(PY) scripts/bench_routing.py --json
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

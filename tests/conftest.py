@@ -1,0 +1,14 @@
+"""Shared pytest setup: real PostgreSQL, FalkorDB and Ray fixtures live in plugin modules."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+pytest_plugins = [
+    "tests.fixtures_pg",
+    "tests.fixtures_graph",
+    "tests.fixtures_ray",
+]

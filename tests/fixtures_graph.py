@@ -1,0 +1,1 @@
+"""graph fixtures (filled in by the owning module's work)."""

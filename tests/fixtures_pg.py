@@ -1,0 +1,1 @@
+"""pg fixtures (filled in by the owning module's work)."""

@@ -1,0 +1,1 @@
+"""ray fixtures (filled in by the owning module's work)."""
