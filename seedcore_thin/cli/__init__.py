@@ -1,0 +1,1 @@
+"""Command-line entry points; each ``scripts/*.py`` is a two-line wrapper around one of these."""

@@ -1,0 +1,1 @@
+"""The embedded local stack: PostgreSQL, FalkorDB and Ray on this machine, loopback only."""
