@@ -1,0 +1,158 @@
+"""Reading versioned Cypher files: split statements, tell reads from writes, parse schema DDL.
+
+Migration and fixture files are written in Neo4j 5 syntax. Everything runs unchanged on both
+backends except schema DDL (``CREATE CONSTRAINT`` / ``CREATE INDEX``), which FalkorDB lacks
+in that form; :func:`parse_schema_statement` turns it into a :class:`SchemaChange` that a
+backend can apply through its own API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+_WRITE_RE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DETACH|FOREACH|DROP)\b", re.I)
+_IDENT = r"`?([A-Za-z_][A-Za-z0-9_]*)`?"
+_CONSTRAINT_RE = re.compile(
+    r"^CREATE\s+CONSTRAINT(?:\s+(?!IF\b|FOR\b)" + _IDENT + r")?(?P<ine>\s+IF\s+NOT\s+EXISTS)?"
+    r"\s+FOR\s*(?P<pattern>\(.*?\)(?:-\[.*?\]-(?:>)?\(\s*\))?)"
+    r"\s+REQUIRE\s+(?P<props>\(?[^()]*?\)?)\s+IS\s+(?P<kind>UNIQUE|NOT\s+NULL)\s*$",
+    re.I | re.S,
+)
+_INDEX_RE = re.compile(
+    r"^CREATE\s+(?:RANGE\s+)?INDEX(?:\s+(?!IF\b|FOR\b)" + _IDENT + r")?"
+    r"(?P<ine>\s+IF\s+NOT\s+EXISTS)?"
+    r"\s+FOR\s*(?P<pattern>\(.*?\)(?:-\[.*?\]-(?:>)?\(\s*\))?)"
+    r"\s+ON\s*(?P<props>\([^()]*\))\s*$",
+    re.I | re.S,
+)
+_NODE_RE = re.compile(r"^\(\s*" + _IDENT + r"\s*:\s*" + _IDENT + r"\s*\)$")
+_EDGE_RE = re.compile(
+    r"^\(\s*\)\s*-\[\s*" + _IDENT + r"\s*:\s*" + _IDENT + r"\s*\]\s*->?\s*\(\s*\)$"
+)
+_PROP_RE = re.compile(_IDENT + r"\s*\.\s*" + _IDENT)
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """A constraint or index, independent of the DDL dialect that declared it."""
+
+    kind: Literal["unique", "not_null", "index"]
+    entity: Literal["node", "relationship"]
+    label: str
+    properties: tuple[str, ...]
+    if_not_exists: bool
+    name: str | None = None
+
+
+def _code_mask(text: str) -> list[bool]:
+    """For each character: True when it is code, False inside a quoted literal or name."""
+    mask: list[bool] = []
+    quote: str | None = None
+    escaped = False
+    for ch in text:
+        if quote:
+            mask.append(False)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        else:
+            mask.append(ch not in "'\"`")
+            if ch in "'\"`":
+                quote = ch
+    return mask
+
+
+def strip_comments(text: str) -> str:
+    """Drop ``//`` comments outside string literals (keeps line structure)."""
+    mask = _code_mask(text)
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if mask[i] and text.startswith("//", i):
+            while i < len(text) and text[i] != "\n":
+                i += 1
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def split_statements(text: str) -> list[str]:
+    """Statements of a file, split on ``;`` outside string literals, comments removed."""
+    code = strip_comments(text)
+    mask = _code_mask(code)
+    cuts = [i for i, ch in enumerate(code) if ch == ";" and mask[i]]
+    bounds = zip([-1, *cuts], [*cuts, len(code)], strict=True)
+    return [code[a + 1 : b].strip() for a, b in bounds if code[a + 1 : b].strip()]
+
+
+def is_write(statement: str) -> bool:
+    """True when the statement may write (decides read routing and read-only commands)."""
+    return bool(_WRITE_RE.search(strip_comments(_without_strings(statement))))
+
+
+def _without_strings(text: str) -> str:
+    return re.sub(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"", "''", text)
+
+
+def _target(pattern: str) -> tuple[Literal["node", "relationship"], str, str] | None:
+    compact = pattern.strip()
+    node = _NODE_RE.match(compact)
+    if node:
+        return "node", node.group(1), node.group(2)
+    edge = _EDGE_RE.match(compact)
+    if edge:
+        return "relationship", edge.group(1), edge.group(2)
+    return None
+
+
+def _properties(raw: str, variable: str) -> tuple[str, ...] | None:
+    props: list[str] = []
+    for match in _PROP_RE.finditer(raw):
+        if match.group(1) != variable:
+            return None
+        props.append(match.group(2))
+    return tuple(props) or None
+
+
+def parse_schema_statement(statement: str) -> SchemaChange | None:
+    """A :class:`SchemaChange` for ``CREATE CONSTRAINT``/``CREATE INDEX``, else ``None``.
+
+    Raises ``ValueError`` for schema DDL this parser cannot translate (so a backend never
+    silently skips part of a migration).
+    """
+    text = strip_comments(statement).strip().rstrip(";").strip()
+    head = " ".join(text.split()[:2]).upper()
+    if head not in {"CREATE CONSTRAINT", "CREATE INDEX", "CREATE RANGE"} and not head.startswith(
+        "DROP "
+    ):
+        return None
+    match = _CONSTRAINT_RE.match(text) or _INDEX_RE.match(text)
+    if match is None:
+        raise ValueError(f"unsupported schema statement: {' '.join(text.split())[:120]}")
+    target = _target(match.group("pattern"))
+    if target is None:
+        raise ValueError(f"unsupported schema pattern: {match.group('pattern')}")
+    entity, variable, label = target
+    props = _properties(match.group("props"), variable)
+    if props is None:
+        raise ValueError(f"unsupported property list: {match.group('props')}")
+    if match.re is _CONSTRAINT_RE:
+        kind: Literal["unique", "not_null", "index"] = (
+            "unique" if match.group("kind").upper() == "UNIQUE" else "not_null"
+        )
+    else:
+        kind = "index"
+    return SchemaChange(
+        kind=kind,
+        entity=entity,
+        label=label,
+        properties=props,
+        if_not_exists=bool(match.group("ine")),
+        name=match.group(1),
+    )
