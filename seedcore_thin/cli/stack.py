@@ -1,0 +1,150 @@
+"""``scripts/stack.py up|down|status``: the embedded local stack, one component at a time.
+
+Each component knows how to start, stop and describe itself; ``up`` prints the settings
+other commands need (``SEEDCORE_PG_DSN=...``). A component configured to use an external
+service (its environment variable is set) is only checked, never started or stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from seedcore_thin.config import state_dir
+from seedcore_thin.errors import SeedcoreError
+
+
+class Component(Protocol):
+    """One piece of the local stack."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def env_var(self) -> str:
+        """The variable that points at an external service instead of the embedded one."""
+        ...
+
+    def up(self, home: Path) -> str:
+        """Start it (idempotent) and return how to reach it."""
+        ...
+
+    def down(self, home: Path) -> None: ...
+
+    def status(self, home: Path) -> str | None:
+        """How to reach it when running, else None."""
+        ...
+
+
+@dataclass(frozen=True)
+class PostgresComponent:
+    name: str = "postgres"
+    env_var: str = "SEEDCORE_PG_DSN"
+
+    def up(self, home: Path) -> str:
+        from seedcore_thin.embedded import postgres
+
+        external = os.environ.get(self.env_var)
+        if external:
+            if not postgres.reachable(external):
+                raise SeedcoreError(f"{self.env_var} is set but the server does not answer")
+            return external
+        return postgres.start_postgres(home)
+
+    def down(self, home: Path) -> None:
+        from seedcore_thin.embedded import postgres
+
+        if not os.environ.get(self.env_var):
+            postgres.stop_postgres(home)
+
+    def status(self, home: Path) -> str | None:
+        from seedcore_thin.embedded import postgres
+
+        external = os.environ.get(self.env_var)
+        if external:
+            return external if postgres.reachable(external) else None
+        return postgres.postgres_status(home)
+
+
+@dataclass(frozen=True)
+class FalkorDBComponent:
+    """The embedded graph; tolerated missing until seedcore_thin.embedded.falkordb lands."""
+
+    name: str = "falkordb"
+    env_var: str = "SEEDCORE_GRAPH_URI"
+
+    def up(self, home: Path) -> str:
+        external = os.environ.get(self.env_var)
+        if external and not external.startswith("falkordb+embedded://"):
+            return external
+        from seedcore_thin.embedded.falkordb import start_falkordb
+
+        return start_falkordb(home)
+
+    def down(self, home: Path) -> None:
+        from seedcore_thin.embedded.falkordb import stop_falkordb
+
+        stop_falkordb(home)
+
+    def status(self, home: Path) -> str | None:
+        from seedcore_thin.embedded.falkordb import falkordb_status
+
+        return falkordb_status(home)
+
+
+COMPONENTS: list[Component] = [PostgresComponent(), FalkorDBComponent()]
+
+
+def _available(component: Component) -> bool:
+    """False when the component's module is not part of this checkout yet."""
+    if isinstance(component, FalkorDBComponent):
+        try:
+            import seedcore_thin.embedded.falkordb  # noqa: F401
+        except ImportError:
+            return False
+    return True
+
+
+def run(action: str, components: Sequence[Component], home: Path) -> int:
+    """Apply ``action`` to each component; return the exit code."""
+    failed = False
+    ordered = list(components) if action != "down" else list(reversed(components))
+    for component in ordered:
+        if not _available(component):
+            print(f"# {component.name}: not available in this checkout, skipped")
+            continue
+        try:
+            if action == "up":
+                print(f"{component.env_var}={component.up(home)}")
+            elif action == "down":
+                component.down(home)
+                print(f"# {component.name}: stopped")
+            else:
+                where = component.status(home)
+                print(f"# {component.name}: {'running at ' + where if where else 'stopped'}")
+                failed = failed or where is None
+        except SeedcoreError as exc:
+            print(f"# {component.name}: {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="stack.py", description="Start, stop or describe the local stack (loopback only)."
+    )
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument(
+        "--only",
+        choices=[c.name for c in COMPONENTS],
+        action="append",
+        help="act on this component only (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    chosen = [c for c in COMPONENTS if not args.only or c.name in args.only]
+    return run(args.action, chosen, state_dir())

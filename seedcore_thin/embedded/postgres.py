@@ -1,0 +1,284 @@
+"""A PostgreSQL of this machine's own binaries under ``.seedcore/pg``, no Docker needed.
+
+Layout below ``home/pg``: ``data/`` (the cluster), ``run/`` (unix socket and server log),
+``pgpass`` (the generated password, mode 0600) and ``dsn`` (what other commands read).
+The server listens on 127.0.0.1 only and on a unix socket that only its OS user may open;
+TCP logins need the generated password, which never appears in the DSN (it names the
+passfile instead). initdb refuses to run as root, so as root the server runs as the
+``postgres`` OS user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import conninfo
+from psycopg import sql as pgsql
+
+from seedcore_thin.errors import ConfigError, RegistryUnavailable
+from seedcore_thin.queries import sql
+
+DEFAULT_PORT = 54329
+DATABASE = "seedcore"
+SUPERUSER = "postgres"
+LOCAL_SERVER_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pg_home(home: Path) -> Path:
+    return home / "pg"
+
+
+def find_bindir() -> Path | None:
+    """The directory holding initdb and pg_ctl: ``pg_config --bindir``, else Debian's path."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0:
+            candidates.append(Path(out.stdout.strip()))
+    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    for path in candidates:
+        if (path / "initdb").is_file() and (path / "pg_ctl").is_file():
+            return path
+    return None
+
+
+def reachable(dsn: str, timeout: float = 2.0) -> bool:
+    """Whether a session can be opened within ``timeout`` seconds."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=max(1, int(timeout))) as conn:
+            conn.execute(sql("ping"))
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _pick_port() -> int:
+    raw = os.environ.get("SEEDCORE_PG_PORT")
+    wanted = int(raw) if raw else DEFAULT_PORT
+    if wanted == 5432:
+        raise ConfigError("SEEDCORE_PG_PORT must not be 5432: that port belongs to a system server")
+    if _port_free(wanted):
+        return wanted
+    if raw:
+        raise ConfigError(f"SEEDCORE_PG_PORT {wanted} is in use")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    """Prefix ``cmd`` so it runs as the ``postgres`` OS user when we are root."""
+    if os.geteuid() != 0:
+        return cmd
+    if shutil.which("runuser") is None:
+        raise ConfigError("running as root needs runuser to start PostgreSQL as user postgres")
+    return ["runuser", "-u", SUPERUSER, "--", *cmd]
+
+
+def _chown_to_server_user(*paths: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    try:
+        shutil.chown(paths[0], user=SUPERUSER)
+    except LookupError:
+        raise ConfigError("running as root needs an OS user named postgres") from None
+    for path in paths[1:]:
+        shutil.chown(path, user=SUPERUSER)
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_as_server_user(cmd), capture_output=True, text=True, check=False)
+
+
+def _init_cluster(bindir: Path, root: Path) -> None:
+    """initdb with a generated superuser password; write the passfile for TCP logins."""
+    data, run = root / "data", root / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    run.chmod(0o700)
+    data.mkdir(mode=0o700, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    pwfile = run / "initdb.pw"
+    pwfile.write_text(password + "\n", encoding="utf-8")
+    pwfile.chmod(0o600)
+    _chown_to_server_user(run, data, pwfile)
+    try:
+        out = _run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ]
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if out.returncode != 0:
+        shutil.rmtree(data, ignore_errors=True)
+        raise ConfigError(f"initdb failed: {out.stderr.strip() or out.stdout.strip()}")
+    # Loopback TCP plus a socket only the server's OS user (and root) may open.
+    with (data / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(
+            "\n# seedcore_thin embedded stack\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{run}'\n"
+            "unix_socket_permissions = 0700\n"
+            "synchronous_commit = off\n"
+        )
+    passfile = root / "pgpass"
+    passfile.write_text(f"127.0.0.1:*:*:{SUPERUSER}:{password}\n", encoding="utf-8")
+    passfile.chmod(0o600)
+
+
+def _dsn(root: Path, port: int, dbname: str) -> str:
+    return conninfo.make_conninfo(
+        host="127.0.0.1",
+        port=str(port),
+        user=SUPERUSER,
+        dbname=dbname,
+        passfile=str(root / "pgpass"),
+    )
+
+
+def _running(bindir: Path, data: Path) -> bool:
+    if not (data / "PG_VERSION").is_file():
+        return False
+    return _run([str(bindir / "pg_ctl"), "status", "-D", str(data)]).returncode == 0
+
+
+def _require_bindir() -> Path:
+    bindir = find_bindir()
+    if bindir is None:
+        raise ConfigError(
+            "no PostgreSQL server binaries found (pg_config --bindir, /usr/lib/postgresql/*/bin);"
+            " install postgresql or set SEEDCORE_PG_DSN"
+        )
+    return bindir
+
+
+def _ensure_database(root: Path, port: int) -> None:
+    admin = _dsn(root, port, "postgres")
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(sql("database_exists"), (DATABASE,)).fetchone()
+        if not (row and row[0]):
+            create = pgsql.SQL(sql("database_create")).format(name=pgsql.Identifier(DATABASE))
+            conn.execute(create)
+
+
+def start_postgres(home: Path) -> str:
+    """Start (initialising on first use) the embedded server; return the app DSN."""
+    bindir = _require_bindir()
+    root = pg_home(home)
+    root.mkdir(parents=True, exist_ok=True)
+    data, run = root / "data", root / "run"
+    if not (data / "PG_VERSION").is_file():
+        _init_cluster(bindir, root)
+    if _running(bindir, data):
+        dsn = postgres_status(home)
+        if dsn:
+            return dsn
+    port = _pick_port()
+    out = _run(
+        [
+            str(bindir / "pg_ctl"),
+            "start",
+            "-D",
+            str(data),
+            "-l",
+            str(run / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port}",
+        ]
+    )
+    if out.returncode != 0:
+        log = run / "postgres.log"
+        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.exists() else ""
+        raise RegistryUnavailable(f"pg_ctl start failed: {out.stderr.strip()}\n{tail}")
+    _ensure_database(root, port)
+    dsn = _dsn(root, port, DATABASE)
+    (root / "dsn").write_text(dsn + "\n", encoding="utf-8")
+    return dsn
+
+
+def stop_postgres(home: Path) -> None:
+    """Stop the embedded server (fast shutdown); a stopped server is left alone."""
+    bindir = find_bindir()
+    root = pg_home(home)
+    data = root / "data"
+    if bindir is None or not _running(bindir, data):
+        return
+    out = _run([str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w"])
+    if out.returncode != 0:
+        raise RegistryUnavailable(f"pg_ctl stop failed: {out.stderr.strip()}")
+    with contextlib.suppress(FileNotFoundError):
+        (root / "dsn").unlink()
+
+
+def postgres_status(home: Path) -> str | None:
+    """The DSN of the running embedded server, or None when it is not running."""
+    root = pg_home(home)
+    dsn_file = root / "dsn"
+    bindir = find_bindir()
+    if bindir is None or not dsn_file.is_file() or not _running(bindir, root / "data"):
+        return None
+    dsn = dsn_file.read_text(encoding="utf-8").strip()
+    return dsn if reachable(dsn) else None
+
+
+def admin_dsn(dsn: str) -> str:
+    """The same server, database ``postgres`` (to create and drop databases)."""
+    return with_database(dsn, "postgres")
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    params = conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    return conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+
+
+def resolve_dsn(home: Path) -> str | None:
+    """``SEEDCORE_PG_DSN`` when set, else the running embedded server's DSN."""
+    return os.environ.get("SEEDCORE_PG_DSN") or postgres_status(home)
+
+
+def test_server_dsn(home: Path) -> str:
+    """The server tests and benchmarks use (an admin DSN, database ``postgres``).
+
+    ``SEEDCORE_TEST_PG_DSN`` when set, else the system server on 127.0.0.1:5432 when it
+    answers, else the embedded one (started if needed).
+    """
+    explicit = os.environ.get("SEEDCORE_TEST_PG_DSN")
+    if explicit:
+        return explicit
+    if reachable(LOCAL_SERVER_DSN, timeout=1):
+        return LOCAL_SERVER_DSN
+    return admin_dsn(start_postgres(home))
