@@ -126,3 +126,66 @@ SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pgtap') AS pres
 -- name: pgtap_create
 -- Install pgTAP into the current database (test databases only).
 CREATE EXTENSION IF NOT EXISTS pgtap;
+
+-- ===================== reconciler: leader lease, audit, backoff (helper C) =====================
+
+-- name: acquire_lease
+-- Acquire or extend the reconciler lease; returns the fencing token (SC101 when held by another).
+SELECT term, cluster_epoch, expires_at
+  FROM seedcore.acquire_lease(%(holder)s, %(ttl)s::interval, %(name)s, %(now)s);
+
+-- name: release_lease
+-- Give the lease up (only its holder can); true when released.
+SELECT seedcore.release_lease(%(holder)s, %(name)s, %(term)s) AS released;
+
+-- name: begin_run
+-- Open an audited apply and persist every planned step as intent; returns the run id.
+SELECT seedcore.begin_run(
+    %(holder)s, %(term)s, %(plan)s::jsonb, %(scope)s, %(strict)s, %(host)s, %(pid)s,
+    %(name)s, %(now)s
+) AS run_id;
+
+-- name: record_action
+-- Record one step's outcome (succeeded, failed, pending, skipped) with error and details.
+SELECT seedcore.record_action(
+    %(run_id)s, %(kind)s, %(namespace)s, %(agent_id)s, %(outcome)s, %(error)s,
+    %(detail)s::jsonb, %(duration_ms)s, %(now)s
+);
+
+-- name: finish_run
+-- Close a run last; returns its status (succeeded, partial, failed).
+SELECT seedcore.finish_run(%(run_id)s, %(error)s, %(now)s) AS status;
+
+-- name: reconcile_backoff
+-- Agents whose recent steps failed and must wait, with retry_at (namespace NULL: all).
+SELECT namespace, agent_id, failures, last_error, retry_at
+  FROM seedcore.reconcile_backoff(%(namespace)s, %(base)s::interval, %(max)s::interval, %(now)s);
+
+-- name: reconcile_deployed
+-- The spec hash each agent was last deployed with (namespace NULL: all).
+SELECT namespace, agent_id, spec_hash
+  FROM seedcore.reconcile_deployed
+ WHERE spec_hash IS NOT NULL
+   AND (%(namespace)s::text IS NULL OR namespace = %(namespace)s::text);
+
+-- name: reconcile_live_fingerprint
+-- Cheap change signal for watch: how many agents are live and a digest of who (namespace NULL: all).
+SELECT count(*) AS live,
+       coalesce(md5(string_agg(logical_id || ':' || instance_id::text, ',' ORDER BY logical_id)), '')
+           AS digest
+  FROM seedcore.active_instance
+ WHERE (%(namespace)s::text IS NULL OR namespace = %(namespace)s::text);
+
+-- name: reconcile_runs_recent
+-- The latest reconcile runs, newest first (tests, demo).
+SELECT run_id, status, holder, scope, summary, error, started_at, finished_at
+  FROM seedcore.reconcile_runs
+ ORDER BY run_id DESC
+ LIMIT %(limit)s;
+
+-- name: reconcile_actions_of_run
+-- The steps of one run in order (tests, demo).
+SELECT seq, kind, namespace, agent_id, outcome, error, spec_hash
+  FROM seedcore.reconcile_history
+ WHERE run_id = %(run_id)s
+ ORDER BY seq;
