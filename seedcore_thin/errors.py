@@ -40,6 +40,10 @@ class GraphUnavailable(SeedcoreError):
     """The graph database cannot be reached; reconcile must not remove anything."""
 
 
+class GraphQueryError(SeedcoreError):
+    """The graph rejected a statement, or a backend cannot answer a named query."""
+
+
 class QueryNotFound(SeedcoreError):
     """No SQL or Cypher file defines the named query."""
 

@@ -177,6 +177,22 @@ class OrganSpec(BaseModel):
         return _names(value)
 
 
+class PolicySpec(BaseModel):
+    """A guardrail as data: the capabilities a task may not require under this policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy_id: str = Identifier
+    kind: str = "custom"
+    description: str = ""
+    forbids: list[str] = Field(default_factory=list)
+
+    @field_validator("forbids", mode="before")
+    @classmethod
+    def _normalise_names(cls, value: Any) -> Any:
+        return _names(value)
+
+
 @dataclass(frozen=True)
 class InvalidSpecReport:
     """One reason one graph node is not a valid spec; ``field`` is the graph property."""

@@ -1,0 +1,113 @@
+"""The desired state, read from a Cypher graph through one interface whatever the backend.
+
+``connect_graph(uri)`` picks the backend from the URI scheme:
+
+- ``falkordb+embedded://.seedcore/graph[?graph=fleet]``: embedded FalkorDB, started on demand
+  (the default, ``SEEDCORE_GRAPH_URI`` unset);
+- ``falkordb://host:6379/fleet``: a FalkorDB server, graph ``fleet``;
+- ``neo4j://``, ``neo4j+s://``, ``bolt://`` (and ``+s``/``+ssc``): Neo4j.
+
+Every backend answers the :class:`GraphClient` protocol. The Cypher backends also have
+``execute_statement`` (used by migrations and fixtures).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from seedcore_thin.config import Settings
+from seedcore_thin.errors import ConfigError
+from seedcore_thin.graph.memory import MemoryGraphClient, MockGraphClient
+from seedcore_thin.graph.schema import split_statements
+from seedcore_thin.queries import cypher_dir
+from seedcore_thin.specs import AgentSpec, InvalidSpecReport, OrganSpec, SpecReadResult
+
+__all__ = [
+    "AgentSpec",
+    "CypherExecutor",
+    "GraphClient",
+    "InvalidSpecReport",
+    "MemoryGraphClient",
+    "MockGraphClient",
+    "OrganSpec",
+    "SpecReadResult",
+    "connect_graph",
+    "load_cypher_file",
+    "load_fixture",
+    "remove_agent",
+    "upsert_agent",
+]
+
+
+@runtime_checkable
+class GraphClient(Protocol):
+    """What the runtime needs from the desired-state graph."""
+
+    def list_agent_specs(self) -> list[AgentSpec]:
+        """The valid agent specs, sorted by id."""
+
+    def read_agent_specs(self) -> SpecReadResult:
+        """Valid specs and, separately, what is wrong with each invalid Agent node."""
+
+    def list_organ_specs(self) -> list[OrganSpec]: ...
+
+    def run(self, query_name: str, **params: Any) -> list[dict[str, Any]]:
+        """Execute the named statement of ``cypher/queries`` with bind parameters."""
+
+    def version(self) -> int:
+        """The desired-state version; it changes whenever a desired-state command wrote."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class CypherExecutor(GraphClient, Protocol):
+    """A graph that runs arbitrary statements from versioned files (migrations, fixtures)."""
+
+    def execute_statement(
+        self, statement: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+def connect_graph(uri: str | None = None) -> GraphClient:
+    """A client for ``uri`` (default: ``SEEDCORE_GRAPH_URI``); unreachable -> GraphUnavailable."""
+    uri = uri or Settings.from_env().graph_uri
+    scheme = uri.partition("://")[0].lower()
+    if scheme in ("falkordb", "falkordb+embedded"):
+        from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+
+        return FalkorDBGraphClient.from_uri(uri)
+    from seedcore_thin.graph.neo4j import SCHEMES, Neo4jGraphClient
+
+    if scheme in SCHEMES:
+        return Neo4jGraphClient.from_uri(uri)
+    raise ConfigError(
+        f"unsupported graph URI scheme {scheme!r} in {uri!r}; use falkordb+embedded://PATH, "
+        "falkordb://host:port/graph, neo4j://host:7687 or bolt://host:7687"
+    )
+
+
+def load_cypher_file(client: CypherExecutor, path: Path) -> int:
+    """Run every statement of a ``.cypher`` file in order; returns how many ran."""
+    statements = split_statements(Path(path).read_text(encoding="utf-8"))
+    for statement in statements:
+        client.execute_statement(statement)
+    return len(statements)
+
+
+def load_fixture(client: CypherExecutor, name: str = "example_fleet") -> int:
+    """Load ``cypher/fixtures/NAME.cypher`` (idempotent: fixtures use MERGE)."""
+    return load_cypher_file(client, cypher_dir() / "fixtures" / f"{name}.cypher")
+
+
+def upsert_agent(client: GraphClient, spec: AgentSpec) -> int:
+    """Write one spec to the graph; returns the new desired-state version."""
+    rows = client.run("upsert_agent", **spec.upsert_params())
+    return int(rows[0]["version"])
+
+
+def remove_agent(client: GraphClient, agent_id: str) -> bool:
+    """Remove one agent from the desired state; False if it was not there."""
+    rows = client.run("remove_agent", agent_id=agent_id)
+    return bool(rows[0]["removed"])

@@ -1,0 +1,83 @@
+"""What every Cypher backend shares: named queries in, validated specs out.
+
+A backend only says how to execute one statement (:meth:`CypherGraphClient._execute`) and how
+to apply schema DDL (:meth:`CypherGraphClient._apply_schema`); everything else — loading the
+query files, validating specs, reading the version — lives here once.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from seedcore_thin import queries
+from seedcore_thin.errors import GraphQueryError
+from seedcore_thin.graph.schema import SchemaChange, is_write, parse_schema_statement
+from seedcore_thin.specs import AgentSpec, OrganSpec, SpecReadResult, organ_spec_from_row
+from seedcore_thin.specs import agent_specs_from_rows as _agent_specs_from_rows
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+class CypherGraphClient(ABC):
+    """Base of the FalkorDB and Neo4j clients (see ``seedcore_thin.graph.GraphClient``)."""
+
+    backend: str = "cypher"
+
+    @abstractmethod
+    def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
+        """Run one statement; reads may go to replicas, writes must not."""
+
+    @abstractmethod
+    def _apply_schema(self, statement: str, change: SchemaChange) -> None:
+        """Apply one constraint or index declared in Neo4j syntax."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def run(self, query_name: str, **params: Any) -> list[Row]:
+        """Execute ``cypher/queries/QUERY_NAME.cypher`` with bind parameters."""
+        text = queries.cypher(query_name)
+        return self._execute(text, params, write=is_write(text))
+
+    def execute_statement(
+        self, statement: str, params: Mapping[str, Any] | None = None
+    ) -> list[Row]:
+        """Run one statement from a versioned file (migration, fixture), adapting schema DDL."""
+        try:
+            change = parse_schema_statement(statement)
+        except ValueError as exc:
+            raise GraphQueryError(f"{self.backend}: {exc}") from None
+        if change is not None:
+            self._apply_schema(statement, change)
+            return []
+        return self._execute(statement, params or {}, write=is_write(statement))
+
+    def read_agent_specs(self) -> SpecReadResult:
+        """Valid specs and, separately, a report per problem of each invalid Agent node."""
+        result = _agent_specs_from_rows(self.run("list_agent_specs"))
+        for problem in result.invalid:
+            log.warning("invalid agent spec in the graph: %s", problem)
+        return result
+
+    def list_agent_specs(self) -> list[AgentSpec]:
+        """The valid agent specs (invalid nodes are logged; see :meth:`read_agent_specs`)."""
+        return self.read_agent_specs().valid
+
+    def list_organ_specs(self) -> list[OrganSpec]:
+        return [organ_spec_from_row(row) for row in self.run("list_organ_specs")]
+
+    def version(self) -> int:
+        """The desired-state version: changes whenever a desired-state command wrote."""
+        rows = self.run("desired_state_version")
+        return int(rows[0]["version"]) if rows else 0
+
+    def __enter__(self) -> CypherGraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,162 @@
+"""FalkorDB backend through the native ``falkordb`` client (never Bolt, see the GUIDE).
+
+URIs: ``falkordb://[user:password@]host:6379/GRAPH`` for a server, and
+``falkordb+embedded://PATH[?graph=GRAPH]`` for the embedded server under ``PATH`` (relative to
+the working directory; started on demand). The graph name defaults to ``fleet``.
+
+Only schema DDL is adapted: FalkorDB has no ``CREATE CONSTRAINT``, so a unique constraint
+becomes a range index plus ``GRAPH.CONSTRAINT CREATE`` (via the client's API), and an index
+loses its name and ``IF NOT EXISTS``. Every other statement runs as written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import falkordb
+import redis.exceptions
+
+from seedcore_thin.embedded.falkordb import start_falkordb
+from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
+from seedcore_thin.graph.base import CypherGraphClient, Row
+from seedcore_thin.graph.schema import SchemaChange
+
+DEFAULT_GRAPH = "fleet"
+_CONNECT_TIMEOUT_S = 2.0
+_SOCKET_TIMEOUT_S = 60.0
+_CONSTRAINT_WAIT_S = 30.0
+_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class FalkorDBGraphClient(CypherGraphClient):
+    """One graph (key) on a FalkorDB server."""
+
+    backend = "falkordb"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        graph: str = DEFAULT_GRAPH,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.host, self.port, self.graph_name = host, port, graph
+        try:
+            self._db = falkordb.FalkorDB(
+                host=host,
+                port=port,
+                username=username,
+                password=password,
+                socket_connect_timeout=_CONNECT_TIMEOUT_S,
+                socket_timeout=_SOCKET_TIMEOUT_S,
+            )
+            self._db.connection.ping()
+        except _UNAVAILABLE as exc:
+            raise GraphUnavailable(f"FalkorDB at {host}:{port} is unreachable: {exc}") from None
+        self._graph = self._db.select_graph(graph)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> FalkorDBGraphClient:
+        """``falkordb://`` or ``falkordb+embedded://`` (which starts the server if needed)."""
+        scheme, _, rest = uri.partition("://")
+        if scheme == "falkordb+embedded":
+            location, _, query = rest.partition("?")
+            if not location:
+                raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
+            graph = parse_qs(query).get("graph", [DEFAULT_GRAPH])[0]
+            server = urlsplit(start_falkordb(Path(unquote(location))))
+            return cls(server.hostname or "127.0.0.1", server.port or 6379, graph)
+        if scheme != "falkordb":
+            raise ConfigError(f"not a FalkorDB URI: {uri!r}")
+        parts = urlsplit(uri)
+        graph = unquote(parts.path.lstrip("/")) or DEFAULT_GRAPH
+        return cls(
+            parts.hostname or "127.0.0.1",
+            parts.port or 6379,
+            graph,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
+        query = self._graph.query if write else self._graph.ro_query
+        try:
+            result = query(statement, dict(params))
+        except _UNAVAILABLE as exc:
+            raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
+        except redis.exceptions.ResponseError as exc:
+            raise GraphQueryError(f"FalkorDB rejected the statement: {exc}") from None
+        columns = [name for _, name in result.header]
+        return [dict(zip(columns, row, strict=True)) for row in result.result_set]
+
+    def _apply_schema(self, statement: str, change: SchemaChange) -> None:
+        node = change.entity == "node"
+        try:
+            if change.kind == "index":
+                create = (
+                    self._graph.create_node_range_index
+                    if node
+                    else self._graph.create_edge_range_index
+                )
+                create(change.label, *change.properties)
+            elif change.kind == "unique":
+                if node:
+                    self._graph.create_node_unique_constraint(change.label, *change.properties)
+                else:
+                    self._graph.create_edge_unique_constraint(change.label, *change.properties)
+            elif node:
+                self._graph.create_node_mandatory_constraint(change.label, *change.properties)
+            else:
+                self._graph.create_edge_mandatory_constraint(change.label, *change.properties)
+        except _UNAVAILABLE as exc:
+            raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
+        except redis.exceptions.ResponseError as exc:
+            message = str(exc)
+            exists = "already indexed" in message or "already exists" in message
+            if not (exists and change.if_not_exists):
+                raise GraphQueryError(f"FalkorDB rejected {change}: {message}") from None
+        if change.kind != "index":
+            self._await_constraint(change)
+
+    def _await_constraint(self, change: SchemaChange) -> None:
+        """Constraints build asynchronously; wait, and fail if existing data violates one."""
+        entity = "NODE" if change.entity == "node" else "RELATIONSHIP"
+        kind = "UNIQUE" if change.kind == "unique" else "MANDATORY"
+        deadline = time.monotonic() + _CONSTRAINT_WAIT_S
+        while True:
+            status = next(
+                (
+                    c["status"]
+                    for c in self._graph.list_constraints()
+                    if c["type"] == kind
+                    and c["label"] == change.label
+                    and c["entitytype"] == entity
+                    and tuple(c["properties"]) == change.properties
+                ),
+                None,
+            )
+            if status == "OPERATIONAL":
+                return
+            if status == "FAILED" or time.monotonic() > deadline:
+                raise GraphQueryError(
+                    f"constraint {change} is {status or 'missing'} on graph {self.graph_name!r}"
+                    " (existing data may violate it)"
+                )
+            time.sleep(0.02)
+
+    def delete_graph(self) -> None:
+        """Drop this graph key entirely (tests and benchmarks use throwaway graphs)."""
+        try:
+            self._graph.delete()
+        except redis.exceptions.ResponseError as exc:
+            if "empty key" not in str(exc) and "Invalid graph operation" not in str(exc):
+                raise GraphQueryError(str(exc)) from None
+
+    def close(self) -> None:
+        self._db.close()
