@@ -106,10 +106,13 @@ def migrate_postgres(
     with conn:
         conn.execute(sql("migrations_lock"))
         try:
+            if dry_run:
+                # Look without touching: even the bookkeeping table is rolled back.
+                with conn.transaction(force_rollback=True):
+                    conn.execute(sql("migrations_bootstrap"))
+                    return [f.filename for f in _pending(conn, files)]
             conn.execute(sql("migrations_bootstrap"))
             pending = _pending(conn, files)
-            if dry_run:
-                return [f.filename for f in pending]
             done = []
             for f in pending:
                 try:
