@@ -81,3 +81,14 @@ class LeaderLockHeld(SeedcoreError):
     def __init__(self, holder: str) -> None:
         self.holder = holder
         super().__init__(f"reconcile lock is held by {holder}")
+
+
+class DispatchFailed(SeedcoreError):
+    """Qualified live agents existed but the task could not be delivered or timed out.
+
+    ``attempts`` lists (agent id, what went wrong) in the order they were tried.
+    """
+
+    def __init__(self, message: str, attempts: Sequence[tuple[str, str]]) -> None:
+        self.attempts = list(attempts)
+        super().__init__(message)
