@@ -12,14 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 
 import psycopg
 from psycopg import conninfo
-from psycopg import sql as pgsql
 
 from seedcore_thin.config import state_dir
-from seedcore_thin.embedded.postgres import test_server_dsn, with_database
+from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
 from seedcore_thin.errors import SeedcoreError
 from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.queries import project_root, sql
@@ -96,21 +94,12 @@ def main() -> int:
     if not tests:
         print("run_pgtap: no tests/sql/*.pg files", file=sys.stderr)
         return 2
-    name = f"sc_pgtap_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    ident = pgsql.Identifier(name)
-    with psycopg.connect(server, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(pgsql.SQL(sql("database_create")).format(name=ident))
-        try:
-            dsn = with_database(server, name)
-            migrate_postgres(dsn)
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(sql("pgtap_create"))
-            cmd = ["pg_prove", "--failures", *(str(t.relative_to(project_root())) for t in tests)]
-            return subprocess.run(
-                cmd, check=False, env=libpq_env(dsn), cwd=project_root()
-            ).returncode
-        finally:
-            admin.execute(pgsql.SQL(sql("database_drop")).format(name=ident))
+    with scratch_database(server, "pgtap") as dsn:
+        migrate_postgres(dsn)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql("pgtap_create"))
+        cmd = ["pg_prove", "--failures", *(str(t.relative_to(project_root())) for t in tests)]
+        return subprocess.run(cmd, check=False, env=libpq_env(dsn), cwd=project_root()).returncode
 
 
 if __name__ == "__main__":

@@ -8,22 +8,17 @@ Every database here has a unique ``sc_`` name and only those are ever dropped.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from psycopg import conninfo
-from psycopg import sql as pgsql
 
 from seedcore_thin.config import state_dir
-from seedcore_thin.embedded.postgres import test_server_dsn, with_database
+from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
 from seedcore_thin.errors import SeedcoreError
 from seedcore_thin.migrations import migrate_postgres
-from seedcore_thin.queries import NamedQuery, parse_named_sql, sql
+from seedcore_thin.queries import NamedQuery, parse_named_sql
 from seedcore_thin.registry import Registry
 
 PROBES_FILE = Path(__file__).parent / "sql" / "probes.sql"
@@ -35,35 +30,9 @@ def probe(name: str) -> str:
     return queries[name].text
 
 
-def unique_db_name(kind: str) -> str:
-    return f"sc_{kind}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-
-
-def create_database(server_dsn: str, name: str, template: str | None = None) -> str:
-    """Create database ``name`` (optionally from ``template``); return its DSN."""
-    with psycopg.connect(server_dsn, autocommit=True, connect_timeout=5) as conn:
-        if template is None:
-            stmt = pgsql.SQL(sql("database_create")).format(name=pgsql.Identifier(name))
-        else:
-            stmt = pgsql.SQL(sql("database_create_from_template")).format(
-                name=pgsql.Identifier(name), template=pgsql.Identifier(template)
-            )
-        conn.execute(stmt)
-    return with_database(server_dsn, name)
-
-
-def drop_database(server_dsn: str, name: str) -> None:
-    if not name.startswith("sc_"):
-        raise ValueError(f"refusing to drop {name!r}: tests drop only their own sc_ databases")
-    with psycopg.connect(server_dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(pgsql.SQL(sql("database_drop")).format(name=pgsql.Identifier(name)))
-
-
 def as_role(dsn: str, role: str) -> str:
     """The same DSN, but every session runs ``SET ROLE role`` at login."""
-    params = conninfo.conninfo_to_dict(dsn)
-    params["options"] = f"-c role={role}"
-    return conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+    return conninfo.make_conninfo(dsn, options=f"-c role={role}")
 
 
 @pytest.fixture(scope="session")
@@ -78,24 +47,9 @@ def pg_server_dsn() -> str:
 @pytest.fixture(scope="session")
 def pg_template(pg_server_dsn: str) -> Iterator[str]:
     """Name of a database migrated once per session, the template of every ``pg_dsn``."""
-    name = unique_db_name("tmpl")
-    dsn = create_database(pg_server_dsn, name)
-    try:
+    with scratch_database(pg_server_dsn, "tmpl") as dsn:
         migrate_postgres(dsn)
-        yield name
-    finally:
-        drop_database(pg_server_dsn, name)
-
-
-@contextlib.contextmanager
-def scratch_database(server_dsn: str, kind: str, template: str | None = None) -> Iterator[str]:
-    """A database of our own for the duration of the block; yields its DSN."""
-    name = unique_db_name(kind)
-    dsn = create_database(server_dsn, name, template=template)
-    try:
-        yield dsn
-    finally:
-        drop_database(server_dsn, name)
+        yield str(conninfo.conninfo_to_dict(dsn)["dbname"])
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -186,9 +187,8 @@ def _ensure_database(root: Path, port: int) -> None:
     admin = _dsn(root, port, "postgres")
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute(sql("database_exists"), (DATABASE,)).fetchone()
-        if not (row and row[0]):
-            create = pgsql.SQL(sql("database_create")).format(name=pgsql.Identifier(DATABASE))
-            conn.execute(create)
+    if not (row and row[0]):
+        create_database(admin, DATABASE)
 
 
 def start_postgres(home: Path) -> str:
@@ -260,9 +260,7 @@ def admin_dsn(dsn: str) -> str:
 
 
 def with_database(dsn: str, dbname: str) -> str:
-    params = conninfo.conninfo_to_dict(dsn)
-    params["dbname"] = dbname
-    return conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+    return conninfo.make_conninfo(dsn, dbname=dbname)
 
 
 def resolve_dsn(home: Path) -> str | None:
@@ -282,3 +280,39 @@ def test_server_dsn(home: Path) -> str:
     if reachable(LOCAL_SERVER_DSN, timeout=1):
         return LOCAL_SERVER_DSN
     return admin_dsn(start_postgres(home))
+
+
+def create_database(server_dsn: str, name: str, template: str | None = None) -> str:
+    """Create database ``name`` (optionally a copy of ``template``); return its DSN."""
+    with psycopg.connect(server_dsn, autocommit=True, connect_timeout=5) as conn:
+        if template is None:
+            stmt = pgsql.SQL(sql("database_create")).format(name=pgsql.Identifier(name))
+        else:
+            stmt = pgsql.SQL(sql("database_create_from_template")).format(
+                name=pgsql.Identifier(name), template=pgsql.Identifier(template)
+            )
+        conn.execute(stmt)
+    return with_database(server_dsn, name)
+
+
+def drop_database(server_dsn: str, name: str) -> None:
+    """Drop a scratch database; only ``sc_`` names, the ones this package creates."""
+    if not name.startswith("sc_"):
+        raise ValueError(f"refusing to drop {name!r}: only scratch sc_ databases are dropped")
+    with psycopg.connect(server_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(pgsql.SQL(sql("database_drop")).format(name=pgsql.Identifier(name)))
+
+
+def scratch_name(kind: str) -> str:
+    return f"sc_{kind}_{os.getpid()}_{secrets.token_hex(5)}"
+
+
+@contextlib.contextmanager
+def scratch_database(server_dsn: str, kind: str, template: str | None = None) -> Iterator[str]:
+    """A uniquely named database for the duration of the block (tests, pgTAP, benchmarks)."""
+    name = scratch_name(kind)
+    dsn = create_database(server_dsn, name, template=template)
+    try:
+        yield dsn
+    finally:
+        drop_database(server_dsn, name)
