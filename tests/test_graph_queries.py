@@ -1,0 +1,180 @@
+"""Every named Cypher statement against a real embedded FalkorDB, on the example fleet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from seedcore_thin.errors import GraphQueryError
+from seedcore_thin.graph import load_cypher_file, load_fixture, remove_agent, upsert_agent
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+from seedcore_thin.graph.schema import header_parameters, split_statements
+from seedcore_thin.queries import cypher_dir, cypher_query_names
+from seedcore_thin.specs import AgentSpec, Resources
+
+EXAMPLE_AGENTS = [
+    "ledger-analyst-1",
+    "llm-summarizer-1",
+    "llm-summarizer-2",
+    "resnet-classifier-1",
+    "risk-scorer-1",
+    "translator-1",
+    "vision-gpu-1",
+    "web-researcher-1",
+    "yolo-detector-1",
+    "yolo-detector-2",
+]
+
+TEST_FIXTURES = cypher_dir() / "fixtures" / "tests"
+_PLACEHOLDER: dict[str, Any] = {"INTEGER": 1, "FLOAT": 0.5, "BOOLEAN": False}
+
+
+def _placeholder(type_name: str) -> Any:
+    if type_name.startswith("LIST<MAP"):
+        return []
+    if type_name.startswith("LIST"):
+        return ["placeholder"]
+    return _PLACEHOLDER.get(type_name, "placeholder")
+
+
+@pytest.mark.parametrize("name", cypher_query_names())
+def test_every_query_file_runs_with_its_declared_parameters(
+    name: str, fleet_graph: FalkorDBGraphClient
+) -> None:
+    """Portability smoke test: each file parses and runs on FalkorDB as written."""
+    text = (cypher_dir() / "queries" / f"{name}.cypher").read_text()
+    assert text.lstrip().startswith(f"// {name}"), "header must start with the query name"
+    assert "// returns:" in text, "header must name the returned columns"
+    params = {key: _placeholder(kind) for key, kind in header_parameters(text).items()}
+    rows = fleet_graph.run(name, **params)
+    assert isinstance(rows, list)
+
+
+def test_list_agent_specs_reads_the_whole_example_fleet(fleet_graph: FalkorDBGraphClient) -> None:
+    result = fleet_graph.read_agent_specs()
+    assert result.invalid == []
+    assert [s.agent_id for s in result.valid] == EXAMPLE_AGENTS
+    by_id = {s.agent_id: s for s in result.valid}
+    gpu = by_id["vision-gpu-1"]
+    assert gpu.resources.num_gpus == 1.0
+    assert gpu.organ_id == "vision"
+    assert gpu.skills == ["object_detection", "segmentation"]
+    assert by_id["translator-1"].policies == ["eu_data_residency"]
+    assert by_id["translator-1"].models == ["marian-mt-en-de", "nllb-200"]
+    assert by_id["yolo-detector-1"].metadata == {"source": "example_fleet"}
+    total_cpus = sum(s.resources.num_cpus for s in result.valid if s.resources.num_gpus == 0)
+    assert total_cpus <= 2.0  # the CPU agents fit on a 2-core Ray
+
+
+def test_list_organ_specs(fleet_graph: FalkorDBGraphClient) -> None:
+    organs = {o.organ_id: o for o in fleet_graph.list_organ_specs()}
+    assert sorted(organs) == ["finance", "language", "vision"]
+    assert organs["finance"].governed_by_policies == ["no_external_egress", "pii_restricted"]
+    assert organs["vision"].uses_services == ["object_store"]
+    assert "web_search" in organs["language"].provides_skills
+
+
+def test_policies_are_data_with_forbids_lists(fleet_graph: FalkorDBGraphClient) -> None:
+    rows = fleet_graph.run("agents_governed_by_policy", policy_id="no_external_egress")
+    assert [(r["agent_id"], r["via"]) for r in rows] == [
+        ("ledger-analyst-1", "organ"),
+        ("risk-scorer-1", "organ"),
+    ]
+    direct = fleet_graph.run("agents_governed_by_policy", policy_id="eu_data_residency")
+    assert direct == [{"agent_id": "translator-1", "organ_id": "language", "via": "agent"}]
+
+
+def test_operator_questions(fleet_graph: FalkorDBGraphClient) -> None:
+    vision = fleet_graph.run("agents_in_organ", organ_id="vision")
+    assert [r["agent_id"] for r in vision] == [
+        "resnet-classifier-1",
+        "vision-gpu-1",
+        "yolo-detector-1",
+        "yolo-detector-2",
+    ]
+    assert fleet_graph.run("agents_in_organ", organ_id="nope") == []
+    assert fleet_graph.run("organs_governed_by_policy", policy_id="pii_restricted") == [
+        {"organ_id": "finance", "agent_count": 2}
+    ]
+    deprecated = fleet_graph.run("agents_using_model", model_name="marian-mt-en-de")
+    assert deprecated == [
+        {"agent_id": "translator-1", "organ_id": "language", "model_deprecated": True}
+    ]
+    llama = fleet_graph.run("agents_using_model", model_name="llama-3-8b")
+    assert len(llama) == 4
+    assert not any(r["model_deprecated"] for r in llama)
+
+
+def test_version_moves_only_on_desired_state_commands(graph: FalkorDBGraphClient) -> None:
+    assert graph.version() == 0  # V0002 creates the counter at 0
+    load_fixture(graph)
+    assert graph.version() == 1
+    graph.run("list_agent_specs")
+    graph.run("agents_in_organ", organ_id="vision")
+    assert graph.version() == 1, "reads never bump the version"
+    spec = AgentSpec(agent_id="new-agent", organ_id="vision", skills=["object_detection"])
+    assert upsert_agent(graph, spec) == 2
+    assert upsert_agent(graph, spec) == 3, "every write through a command bumps it"
+    assert remove_agent(graph, "new-agent") is True
+    assert graph.version() == 4
+    assert remove_agent(graph, "new-agent") is False
+    assert graph.version() == 4, "removing nothing changes nothing"
+
+
+def test_upsert_agent_replaces_edges_and_round_trips(fleet_graph: FalkorDBGraphClient) -> None:
+    spec = AgentSpec(
+        agent_id="yolo-detector-1",
+        organ_id="language",
+        name="moved",
+        namespace="prod",
+        skills=["summarization", "brand_new_skill"],
+        models=["llama-3-8b"],
+        policies=["no_external_egress"],
+        resources=Resources(num_cpus=0.3, num_gpus=0, memory_mb=128, custom={"tpu": 2}),
+        max_concurrency=3,
+        metadata={"why": "test"},
+    )
+    upsert_agent(fleet_graph, spec)
+    by_id = {s.agent_id: s for s in fleet_graph.list_agent_specs()}
+    assert by_id["yolo-detector-1"] == spec
+    vision = [r["agent_id"] for r in fleet_graph.run("agents_in_organ", organ_id="vision")]
+    assert "yolo-detector-1" not in vision, "the old MEMBER_OF edge is gone"
+    assert fleet_graph.run("agents_using_model", model_name="yolov8n") == [
+        {"agent_id": "yolo-detector-2", "organ_id": "vision", "model_deprecated": False}
+    ]
+    forbids = fleet_graph.run("agents_governed_by_policy", policy_id="no_external_egress")
+    assert ("yolo-detector-1", "agent") in {(r["agent_id"], r["via"]) for r in forbids}
+
+
+def test_upsert_agent_creates_unknown_policy_that_forbids_nothing(
+    graph: FalkorDBGraphClient,
+) -> None:
+    upsert_agent(graph, AgentSpec(agent_id="a1", organ_id="o1", policies=["typo_policy"]))
+    rows = graph.run("agents_governed_by_policy", policy_id="typo_policy")
+    assert rows == [{"agent_id": "a1", "organ_id": "o1", "via": "agent"}]
+
+
+def test_fixture_loading_is_idempotent(fleet_graph: FalkorDBGraphClient) -> None:
+    before = fleet_graph.list_agent_specs()
+    load_fixture(fleet_graph)
+    assert fleet_graph.list_agent_specs() == before
+    assert fleet_graph.run("organs_governed_by_policy", policy_id="no_external_egress") == [
+        {"organ_id": "finance", "agent_count": 2}
+    ]
+
+
+def test_unique_keys_are_enforced(fleet_graph: FalkorDBGraphClient) -> None:
+    with pytest.raises(GraphQueryError, match="unique constraint"):
+        load_cypher_file(fleet_graph, TEST_FIXTURES / "duplicate_agent.cypher")
+    assert len(fleet_graph.run("agents_in_organ", organ_id="finance")) == 2
+
+
+def test_read_only_queries_go_through_the_read_only_command(
+    fleet_graph: FalkorDBGraphClient,
+) -> None:
+    """FalkorDB's GRAPH.RO_QUERY refuses writes: reads are routed read-only."""
+    [write] = split_statements((TEST_FIXTURES / "duplicate_agent.cypher").read_text())
+    with pytest.raises(GraphQueryError, match="read-only"):
+        fleet_graph._execute(write, {}, write=False)
+    assert fleet_graph.run("desired_state_version") == [{"version": 1}]

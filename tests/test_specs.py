@@ -1,0 +1,189 @@
+"""Pure-logic tests of the spec models and of turning graph rows into specs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from seedcore_thin.errors import InvalidSpec
+from seedcore_thin.specs import (
+    AgentSpec,
+    OrganSpec,
+    PolicySpec,
+    Resources,
+    agent_spec_from_row,
+    agent_specs_from_rows,
+)
+
+
+def _row(**overrides: object) -> dict[str, object]:
+    """A valid list_agent_specs row; override fields to break it."""
+    row: dict[str, object] = {
+        "agent_id": "a1",
+        "name": "A one",
+        "namespace": None,
+        "lifetime": "detached",
+        "num_cpus": 0.5,
+        "num_gpus": 0.0,
+        "memory_mb": 256,
+        "custom_resources_json": '{"tpu": 1}',
+        "max_concurrency": 2,
+        "metadata_json": '{"team": "x"}',
+        "organ_ids": ["vision"],
+        "skills": ["b", "a"],
+        "models": ["m1"],
+        "policies": [],
+    }
+    row.update(overrides)
+    return row
+
+
+def test_defaults_and_normalised_lists() -> None:
+    spec = AgentSpec(agent_id="a1", organ_id="o1", skills=["y", "x", "x"], models=("m",))
+    assert spec.skills == ["x", "y"]
+    assert spec.models == ["m"]
+    assert spec.lifetime == "detached"
+    assert spec.namespace is None
+    assert spec.resources == Resources(num_cpus=1.0, num_gpus=0.0, memory_mb=None, custom={})
+    assert spec.max_concurrency == 1
+
+
+def test_original_design_metadata_policies_are_folded_into_the_list() -> None:
+    spec = AgentSpec(
+        agent_id="a1",
+        organ_id="o1",
+        policies=["p0"],
+        metadata={"policies": "p2, p1", "owner": "team-a"},
+    )
+    assert spec.policies == ["p0", "p1", "p2"]
+    assert spec.metadata == {"owner": "team-a"}
+
+
+def test_ray_memory_bytes_become_mebibytes_rounded_up() -> None:
+    resources = Resources(memory=3 * 1024 * 1024 + 1)  # type: ignore[call-arg]
+    assert resources.memory_mb == 4
+    assert resources.memory_bytes == 4 * 1024 * 1024
+    assert Resources(memory_mb=10).memory_bytes == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"organ_id": "o"}, "agent_id"),
+        ({"agent_id": "has space", "organ_id": "o"}, "agent_id"),
+        ({"agent_id": "a", "organ_id": "o", "resources": {"num_cpus": -1}}, "num_cpus"),
+        ({"agent_id": "a", "organ_id": "o", "resources": {"num_cpus": "1"}}, "num_cpus"),
+        ({"agent_id": "a", "organ_id": "o", "resources": {"custom": {"x": -2}}}, "custom"),
+        ({"agent_id": "a", "organ_id": "o", "lifetime": "forever"}, "lifetime"),
+        ({"agent_id": "a", "organ_id": "o", "max_concurrency": 0}, "max_concurrency"),
+        ({"agent_id": "a", "organ_id": "o", "skills": [1, 2]}, "skills"),
+        ({"agent_id": "a", "organ_id": "o", "metadata": {"x": object()}}, "metadata"),
+    ],
+)
+def test_invalid_specs_name_the_field(data: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        AgentSpec.model_validate(data)
+    assert any(field in ".".join(map(str, e["loc"])) for e in info.value.errors())
+
+
+def test_spec_hash_covers_what_needs_a_new_actor_and_ignores_metadata() -> None:
+    base = AgentSpec(agent_id="a1", organ_id="o1", skills=["s"], models=["m"])
+    assert (
+        base.spec_hash()
+        == AgentSpec(agent_id="a1", organ_id="o1", skills=["s"], models=["m"]).spec_hash()
+    )
+    assert base.spec_hash() == base.model_copy(update={"metadata": {"note": "x"}}).spec_hash()
+    changes = [
+        {"organ_id": "o2"},
+        {"skills": ["s", "t"]},
+        {"models": []},
+        {"policies": ["p"]},
+        {"lifetime": "non_detached"},
+        {"namespace": "prod"},
+        {"resources": Resources(num_cpus=0.5)},
+        {"resources": Resources(custom={"tpu": 1})},
+    ]
+    hashes = {base.model_copy(update=change).spec_hash() for change in changes}
+    assert len(hashes) == len(changes)
+    assert base.spec_hash() not in hashes
+
+
+@given(st.permutations(["a", "b", "c", "d"]))
+def test_spec_hash_ignores_list_order(order: list[str]) -> None:
+    spec = AgentSpec(agent_id="a1", organ_id="o", skills=order, policies=order)
+    assert (
+        spec.spec_hash()
+        == AgentSpec(
+            agent_id="a1", organ_id="o", skills=["a", "b", "c", "d"], policies=["d", "c", "b", "a"]
+        ).spec_hash()
+    )
+
+
+def test_upsert_params_round_trip_through_a_row() -> None:
+    spec = AgentSpec(
+        agent_id="a1",
+        organ_id="o1",
+        skills=["s"],
+        resources=Resources(num_cpus=0.25, memory_mb=64, custom={"tpu": 2}),
+        metadata={"k": [1, 2]},
+    )
+    params = spec.upsert_params()
+    assert json.loads(str(params["custom_resources_json"])) == {"tpu": 2.0}
+    params["organ_ids"] = [params.pop("organ_id")]
+    assert agent_spec_from_row(params) == spec
+
+
+def test_rows_valid_and_invalid_are_separated_and_every_problem_is_named() -> None:
+    rows = [
+        _row(agent_id="ok-1"),
+        _row(agent_id=None, name="orphan"),
+        _row(agent_id="neg", num_cpus=-0.5),
+        _row(agent_id="str-cpu", num_cpus="lots"),
+        _row(agent_id="list-gpu", num_gpus=[1, 2]),
+        _row(agent_id="bad-json", custom_resources_json="{not json"),
+        _row(agent_id="list-json", custom_resources_json="[1, 2]"),
+        _row(agent_id="two-organs", organ_ids=["a", "b"]),
+        _row(agent_id="no-organ", organ_ids=[]),
+        _row(agent_id="bad-meta", metadata_json='"just a string"'),
+        _row(agent_id="ok-2", policies=["p"]),
+    ]
+    result = agent_specs_from_rows(rows)
+    assert [s.agent_id for s in result.valid] == ["ok-1", "ok-2"]
+    found = {(r.agent_id, r.field) for r in result.invalid}
+    assert found == {
+        (None, "id"),
+        ("neg", "num_cpus"),
+        ("str-cpu", "num_cpus"),
+        ("list-gpu", "num_gpus"),
+        ("bad-json", "custom_resources_json"),
+        ("list-json", "custom_resources_json"),
+        ("two-organs", "MEMBER_OF"),
+        ("no-organ", "MEMBER_OF"),
+        ("bad-meta", "metadata_json"),
+    }
+    orphan = next(r for r in result.invalid if r.agent_id is None)
+    assert "orphan" in orphan.reason
+    error = next(r for r in result.invalid if r.agent_id == "neg").as_error()
+    assert isinstance(error, InvalidSpec)
+    assert error.agent_id == "neg" and error.field == "num_cpus"
+    assert "agent neg" in str(error)
+
+
+def test_several_problems_of_one_node_are_all_reported() -> None:
+    outcome = agent_spec_from_row(_row(agent_id="multi", num_cpus=-1, max_concurrency="x"))
+    assert isinstance(outcome, list)
+    assert {p.field for p in outcome} == {"num_cpus", "max_concurrency"}
+
+
+def test_organ_and_policy_specs_normalise() -> None:
+    organ = OrganSpec(organ_id="o", provides_skills=["b", "a"], governed_by_policies="p2,p1")
+    assert organ.provides_skills == ["a", "b"]
+    assert organ.governed_by_policies == ["p1", "p2"]
+    policy = PolicySpec(policy_id="no_external_egress", forbids=["external_network"])
+    assert policy.forbids == ["external_network"]
+    with pytest.raises(ValidationError):
+        OrganSpec(organ_id="")
