@@ -14,7 +14,9 @@ from typing import Any, Literal
 ActionKind = Literal["create", "replace", "remove", "archive"]
 
 # Names the runtime itself uses inside an agent namespace; an agent may not take them.
-RESERVED_NAMES = frozenset({"seedcore-heartbeat-relay"})
+RELAY_NAME = "seedcore-heartbeat-relay"
+LOCK_NAME = "seedcore-reconcile-lock"
+RESERVED_NAMES = frozenset({RELAY_NAME, LOCK_NAME})
 
 RULE_GRAPH_UNREACHABLE = "graph_unreachable"
 RULE_EMPTY_GRAPH = "empty_graph"

@@ -1,1 +1,170 @@
-"""ray fixtures (filled in by the owning module's work)."""
+"""Real Ray for the tests: one local instance per session, and a two-node loopback cluster.
+
+Other people's Ray instances run on the same machine, so nothing here runs ``ray stop``
+(it kills every Ray process of the machine): our nodes run ``ray start --block`` in their own
+process group, and we stop exactly those groups.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+RAY_BIN = str(Path(sys.executable).with_name("ray"))
+LOCAL_CPUS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ray_env() -> dict[str, str]:
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[str]:
+    """A local Ray (4 logical CPUs, no dashboard) for the whole session; yields its address."""
+    import ray
+
+    tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: unix socket paths are limited
+    ray.init(
+        num_cpus=LOCAL_CPUS,
+        include_dashboard=False,
+        namespace="seedcore-tests",
+        log_to_driver=False,
+        _temp_dir=tmp,
+    )
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_namespace(ray_session: str) -> Iterator[str]:
+    """A fresh Ray namespace per test; every named actor left in it is killed afterwards."""
+    from seedcore_thin import actors
+
+    ns = f"t-{uuid.uuid4().hex[:10]}"
+    yield ns
+    for space, name in actors.named_actors([ns]):
+        actors.kill(name, space, wait_s=2.0)
+
+
+@dataclass
+class LoopbackCluster:
+    """Ray nodes on 127.0.0.1 started with ``ray start --block``, each its own process group."""
+
+    temp_dir: str
+    port: int = field(default_factory=free_port)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _start(self, args: list[str], log: str) -> None:
+        with open(Path(self.temp_dir) / log, "wb") as out:
+            proc = subprocess.Popen(
+                [RAY_BIN, "start", "--block", "--node-ip-address", "127.0.0.1", *args],
+                env=ray_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+
+    def start_head(self, *, num_cpus: float) -> None:
+        self._start(
+            [
+                "--head",
+                f"--port={self.port}",
+                f"--num-cpus={num_cpus:g}",
+                "--num-gpus=0",
+                "--include-dashboard=false",
+                f"--dashboard-port={free_port()}",
+                f"--ray-client-server-port={free_port()}",
+                f"--temp-dir={self.temp_dir}",
+                "--disable-usage-stats",
+            ],
+            "head.log",
+        )
+
+    def add_node(self, *, num_cpus: float, num_gpus: float) -> None:
+        self._start(
+            [
+                f"--address={self.address}",
+                f"--num-cpus={num_cpus:g}",
+                f"--num-gpus={num_gpus:g}",
+                "--disable-usage-stats",
+            ],
+            f"node{len(self.procs)}.log",
+        )
+
+    def stop(self) -> None:
+        """SIGTERM our process groups, SIGKILL what is left after 15 s."""
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def wait_for_resources(address: str, need: dict[str, float], timeout_s: float = 90.0) -> None:
+    """Poll the cluster from a short-lived driver until it reports ``need``."""
+    probe = (
+        f"import json, ray; ray.init(address={address!r}, log_to_driver=False); "
+        "print(json.dumps(ray.cluster_resources()))"
+    )
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=ray_env(), capture_output=True, text=True, timeout=60
+        )
+        last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+        if done.returncode == 0:
+            import json
+
+            have = json.loads(last)
+            if all(have.get(k, 0) >= v for k, v in need.items()):
+                return
+        time.sleep(1)
+    raise TimeoutError(f"cluster at {address} never reported {need}: {last}")
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster() -> Iterator[LoopbackCluster]:
+    """A head (CPU only) plus a second node declaring one GPU, both on loopback."""
+    cluster = LoopbackCluster(temp_dir=tempfile.mkdtemp(prefix="rc", dir="/tmp"))
+    try:
+        cluster.start_head(num_cpus=2)
+        wait_for_resources(cluster.address, {"CPU": 2})
+        cluster.add_node(num_cpus=1, num_gpus=1)
+        wait_for_resources(cluster.address, {"CPU": 3, "GPU": 1})
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)

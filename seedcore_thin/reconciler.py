@@ -1,0 +1,482 @@
+"""Carries a plan out on Ray: leader lock, persisted intent, bounded concurrency, audit.
+
+Level-triggered: every pass reads the desired state (graph) and the actual state (Ray's named
+actors, asked to describe themselves) afresh, so a pass that died half way is simply finished
+by the next one. Decisions are the planner's; SQL lives in ``sql/``; this module only
+sequences the I/O:
+
+1. take the leader lease (PostgreSQL, epoch-fenced; a Ray named-actor lock when the registry
+   is down) - a second reconciler gets ``LeaderLockHeld`` naming the holder;
+2. read desired and actual state, plan;
+3. persist the intent (``begin_run`` writes every step as planned) before touching Ray;
+4. run the steps in a bounded thread pool; each failure is isolated, recorded, and retried
+   on a later pass after a backoff;
+5. close the bookkeeping last (``finish_run``), hand new agents to the heartbeat relay.
+
+Registry down: Ray is the source of truth for what runs, so the pass still converges; only
+audit, lease and backoff history are skipped (with a warning).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from seedcore_thin import actors, config
+from seedcore_thin.audit import AuditStore, LeaseLost, default_holder
+from seedcore_thin.errors import LeaderLockHeld, RegistryUnavailable, SeedcoreError
+from seedcore_thin.heartbeat import ensure_relay
+from seedcore_thin.planner import LOCK_NAME, Action, Actual, Desired, InvalidEntry, Plan, plan
+from seedcore_thin.specs import AgentSpec
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACE = "seedcore-system"
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 300.0
+
+Progress = Callable[[int, int, "Outcome"], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one step: succeeded, failed, pending (placed later) or skipped."""
+
+    action: Action
+    outcome: str
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    duration_ms: int = 0
+    info: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**self.action.to_json(), "outcome": self.outcome, "duration_ms": self.duration_ms}
+        if self.error:
+            out["error"] = self.error
+        if "pending_reason" in self.detail:
+            out["pending_reason"] = self.detail["pending_reason"]
+        return out
+
+
+@dataclass
+class ApplyReport:
+    """A pass: the plan, each step's outcome, the audit run id and status."""
+
+    plan: Plan
+    outcomes: list[Outcome] = field(default_factory=list)
+    run_id: int | None = None
+    status: str = "succeeded"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.outcome in ("failed", "skipped")]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.status != "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "run_id": self.run_id,
+            "plan": self.plan.to_json(),
+            "outcomes": [o.to_json() for o in self.outcomes],
+            "warnings": list(self.warnings),
+        }
+
+
+class _LockActor:
+    """The Ray fallback lock: a named, non-detached actor, so it dies with its owner."""
+
+    def __init__(self, holder: str) -> None:
+        self._holder = holder
+
+    def holder(self) -> str:
+        return self._holder
+
+
+RemoteLockActor = ray.remote(_LockActor)
+
+
+class Reconciler:
+    """Makes Ray's actors match the graph; one instance per reconciling process."""
+
+    def __init__(
+        self,
+        graph: Any,
+        *,
+        pg_dsn: str | None = None,
+        namespace: str | None = None,
+        default_namespace: str | None = None,
+        strict: bool = False,
+        allow_mass_removal: bool = False,
+        mass_removal_share: float = 0.5,
+        beat_sec: float = 5.0,
+        concurrency: int = 16,
+        ready_timeout_s: float = 60.0,
+        describe_timeout_s: float = 2.0,
+        lease_ttl_s: float = 30.0,
+        holder: str | None = None,
+    ) -> None:
+        self.graph = graph
+        self.scope = namespace
+        self.default_namespace = namespace or default_namespace or config.default_namespace()
+        self.strict = strict
+        self.allow_mass_removal = allow_mass_removal
+        self.mass_removal_share = mass_removal_share
+        self.beat_sec = beat_sec
+        self.concurrency = max(1, concurrency)
+        self.ready_timeout_s = ready_timeout_s
+        self.describe_timeout_s = describe_timeout_s
+        self.holder = holder or default_holder()
+        self.pg_dsn = pg_dsn
+        self.store = (
+            AuditStore(pg_dsn, holder=self.holder, lease_ttl=lease_ttl_s) if pg_dsn else None
+        )
+        self._ray_lock: Any = None
+        # Memory of this process, for when PostgreSQL is down.
+        self._deployed: dict[tuple[str, str], str] = {}
+        self._failures: dict[tuple[str, str], tuple[int, float, str]] = {}
+
+    # ------------------------------------------------------------------ state
+    def read_desired(self) -> tuple[list[Desired], list[InvalidEntry], bool]:
+        """Valid specs as Desired, invalid ones, and whether the graph answered at all."""
+        try:
+            result = self.graph.read_agent_specs()
+        except Exception as exc:  # GraphUnavailable or anything else: treat as unreachable
+            log.warning("graph unreachable, nothing will be removed: %s", exc)
+            return [], [], False
+        desired = [
+            Desired(s.agent_id, actors.namespace_of(s, self.default_namespace), s.spec_hash(), s)
+            for s in result.valid
+        ]
+        invalid = [InvalidEntry(i.agent_id, i.field, i.reason) for i in result.invalid]
+        if self.scope is not None:
+            desired = [d for d in desired if d.namespace == self.scope]
+        return desired, invalid, True
+
+    def _store_call(self, what: str, fn: Callable[[], Any], default: Any) -> Any:
+        if self.store is None:
+            return default
+        try:
+            return fn()
+        except RegistryUnavailable as exc:
+            log.warning("registry unavailable for %s: %s", what, exc)
+            return default
+
+    def read_actual(self, desired: Iterable[Desired]) -> list[Actual]:
+        """Named actors in scope, from Ray itself (works with the registry down)."""
+        want = {(d.namespace, d.agent_id): d for d in desired}
+        deployed = dict(self._deployed)
+        store = self.store
+        if store is not None:
+            deployed.update(self._store_call("deployed", lambda: store.deployed(self.scope), {}))
+        if self.scope is not None:
+            spaces = {self.scope}
+        else:
+            spaces = {ns for ns, _ in want} | {ns for ns, _ in deployed} | {self.default_namespace}
+        totals = actors.cluster_totals()
+        out: list[Actual] = []
+        for found in actors.describe_all(
+            actors.named_actors(spaces), timeout_s=self.describe_timeout_s
+        ):
+            key = (found.namespace, found.name)
+            if found.info is not None:
+                out.append(Actual(found.name, found.namespace, found.info.get("spec_hash"), True))
+            elif found.foreign:
+                out.append(Actual(found.name, found.namespace, None, False))
+            elif key in deployed or key in want:
+                d = want.get(key)
+                spec = d.spec if d is not None else None
+                reason = (
+                    actors.placement_problem(spec, totals) if isinstance(spec, AgentSpec) else None
+                )
+                out.append(
+                    Actual(
+                        found.name,
+                        found.namespace,
+                        deployed.get(key),
+                        True,
+                        "pending",
+                        reason or "not answering yet (starting, or waiting for resources)",
+                    )
+                )
+            # else: an unknown actor that does not answer: never touched on a guess
+        return out
+
+    def _backoff(self) -> dict[tuple[str, str], str]:
+        now = time.monotonic()
+        waits = {
+            key: f"failed {n} time(s), retry in {until - now:.0f} s: {err}"
+            for key, (n, until, err) in self._failures.items()
+            if until > now
+        }
+        store = self.store
+        if store is not None:
+            waits.update(
+                self._store_call(
+                    "backoff",
+                    lambda: store.backoff(self.scope, base_s=BACKOFF_BASE_S, max_s=BACKOFF_MAX_S),
+                    {},
+                )
+            )
+        return waits
+
+    def plan(self) -> Plan:
+        """Read both sides and compare them; no side effects."""
+        desired, invalid, reachable = self.read_desired()
+        return plan(
+            desired,
+            self.read_actual(desired),
+            invalid=invalid,
+            graph_reachable=reachable,
+            strict=self.strict,
+            allow_mass_removal=self.allow_mass_removal,
+            mass_removal_share=self.mass_removal_share,
+            backoff=self._backoff(),
+        )
+
+    # ------------------------------------------------------------------ lock
+    def acquire(self) -> None:
+        """The leader lock: PostgreSQL lease, else (registry down) a Ray named-actor lock."""
+        if self.store is not None:
+            try:
+                self.store.acquire()
+                return
+            except RegistryUnavailable as exc:
+                log.warning("registry down, using the Ray fallback lock: %s", exc)
+        if self._ray_lock is not None:
+            return
+        try:
+            self._ray_lock = RemoteLockActor.options(
+                name=LOCK_NAME, namespace=SYSTEM_NAMESPACE, num_cpus=0
+            ).remote(self.holder)
+        except ValueError:
+            holder = "another reconciler (Ray fallback lock)"
+            existing = actors.lookup(LOCK_NAME, SYSTEM_NAMESPACE)
+            if existing is not None:
+                with contextlib.suppress(Exception):
+                    holder = str(ray.get(existing.holder.remote(), timeout=5))
+            raise LeaderLockHeld(holder) from None
+
+    def release(self) -> None:
+        if self.store is not None:
+            self._store_call("release lease", self.store.release, False)
+        if self._ray_lock is not None:
+            ray.kill(self._ray_lock)
+            self._ray_lock = None
+
+    def close(self) -> None:
+        self.release()
+        if self.store is not None:
+            self.store.close()
+
+    # ------------------------------------------------------------------ apply
+    def reconcile(
+        self, *, progress: Progress | None = None, keep_lock: bool = False
+    ) -> ApplyReport:
+        """Lock, plan, apply, unlock (``keep_lock`` for watch loops that run again soon)."""
+        self.acquire()
+        try:
+            return self.apply(self.plan(), progress=progress)
+        finally:
+            if not keep_lock:
+                self.release()
+
+    def apply(self, the_plan: Plan, *, progress: Progress | None = None) -> ApplyReport:
+        """Carry ``the_plan`` out; call with the lock held (``reconcile`` does)."""
+        report = ApplyReport(the_plan)
+        steps = list(the_plan.actions)
+        relays = self._relays(the_plan)
+        store = self.store
+        if store is not None and store.lease is not None and steps:
+            try:
+                report.run_id = store.begin_run(
+                    the_plan.to_json(), scope=self.scope, strict=self.strict
+                )
+            except RegistryUnavailable as exc:
+                report.warnings.append(f"audit skipped, registry unavailable: {exc}")
+        elif steps and store is not None:
+            report.warnings.append("audit skipped: no lease in PostgreSQL (registry down)")
+
+        lost: str | None = None
+        # archive and remove free names that creates may need: run them first
+        first = [a for a in steps if a.kind in ("archive", "remove")]
+        then = [a for a in steps if a.kind not in ("archive", "remove")]
+        for batch in (first, then):
+            if lost is None:
+                lost = self._run_batch(batch, report, progress)
+            else:
+                for action in batch:
+                    report.outcomes.append(Outcome(action, "skipped", f"lease lost: {lost}"))
+
+        if report.run_id is not None and store is not None:
+            try:
+                report.status = store.finish_run(report.run_id, error=lost)
+            except SeedcoreError as exc:
+                report.warnings.append(f"could not close audit run {report.run_id}: {exc}")
+        else:
+            report.status = "failed" if lost else ("partial" if report.failed else "succeeded")
+        self._hand_to_relays(relays, report)
+        return report
+
+    def _run_batch(
+        self, batch: list[Action], report: ApplyReport, progress: Progress | None
+    ) -> str | None:
+        """Run steps with bounded concurrency; renew the lease while waiting. Lost -> why."""
+        if not batch:
+            return None
+        total = len(report.plan.actions)
+        renew_every = (self.store.lease_ttl / 3) if self.store else 3600.0
+        next_renew = time.monotonic() + renew_every
+        lost: str | None = None
+        with ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="reconcile"
+        ) as pool:
+            futures: dict[Future[Outcome], Action] = {pool.submit(self._step, a): a for a in batch}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=renew_every, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    outcome = fut.result()
+                    report.outcomes.append(outcome)
+                    if lost is None:
+                        lost = self._record(report, outcome)
+                    if progress is not None:
+                        progress(len(report.outcomes), total, outcome)
+                if lost is None and time.monotonic() >= next_renew:
+                    lost = self._renew()
+                    next_renew = time.monotonic() + renew_every
+                if lost is not None:
+                    for fut in pending:
+                        fut.cancel()
+        return lost
+
+    def _renew(self) -> str | None:
+        store = self.store
+        if store is None or store.lease is None:
+            return None
+        try:
+            store.acquire()
+        except (LeaderLockHeld, LeaseLost) as exc:
+            return str(exc)
+        except RegistryUnavailable as exc:
+            log.warning("could not renew the lease, registry unavailable: %s", exc)
+        return None
+
+    def _record(self, report: ApplyReport, outcome: Outcome) -> str | None:
+        """Remember the outcome (memory + audit); returns why we must stop, if we must."""
+        a = outcome.action
+        if outcome.outcome == "failed":
+            n = self._failures.get(a.key, (0, 0.0, ""))[0] + 1
+            wait_s = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (n - 1))
+            self._failures[a.key] = (n, time.monotonic() + wait_s, outcome.error or "")
+        else:
+            self._failures.pop(a.key, None)
+            if a.kind in ("create", "replace") and a.spec_hash:
+                self._deployed[a.key] = a.spec_hash
+            else:
+                self._deployed.pop(a.key, None)
+        if report.run_id is None or self.store is None:
+            return None
+        try:
+            self.store.record(
+                report.run_id,
+                kind=a.kind,
+                namespace=a.namespace,
+                agent_id=a.agent_id,
+                outcome=outcome.outcome,
+                error=outcome.error,
+                detail=outcome.detail,
+                duration_ms=outcome.duration_ms,
+            )
+        except LeaseLost as exc:
+            return str(exc)
+        except SeedcoreError as exc:
+            report.warnings.append(f"audit of {a.agent_id} failed: {exc}")
+        return None
+
+    def _step(self, action: Action) -> Outcome:
+        """One step, isolated: any exception becomes a failed outcome."""
+        start = time.monotonic()
+        try:
+            info = None
+            if action.kind == "create":
+                result, detail, info = self._start(action)
+            elif action.kind == "replace":
+                actors.kill(action.agent_id, action.namespace)
+                result, detail, info = self._start(action)
+            elif action.kind == "remove":
+                gone = actors.kill(action.agent_id, action.namespace)
+                result, detail = "succeeded", {"was_running": gone}
+            else:  # archive: keep what the actor says about itself, then kill it
+                result, detail = "succeeded", {"archived": self._describe(action)}
+                actors.kill(action.agent_id, action.namespace)
+            error = None
+        except Exception as exc:
+            result, detail, error = "failed", {}, f"{type(exc).__name__}: {exc}"
+        ms = int((time.monotonic() - start) * 1000)
+        return Outcome(action, result, error, detail, ms, info)
+
+    def _describe(self, action: Action) -> dict[str, Any]:
+        found = actors.describe_all([(action.namespace, action.agent_id)], timeout_s=2.0)
+        info = found[0].info if found and found[0].info else {}
+        return {"namespace": action.namespace, "name": action.agent_id, **dict(info)}
+
+    def _start(self, action: Action) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        spec = action.spec
+        if not isinstance(spec, AgentSpec):
+            raise SeedcoreError(f"no spec to start {action.agent_id}")
+        try:
+            handle = actors.create_agent(spec, action.namespace)
+        except ValueError:  # the name exists: a previous pass (or a race) created it
+            handle = actors.lookup(action.agent_id, action.namespace)
+            found = actors.describe_all([(action.namespace, action.agent_id)], timeout_s=2.0)
+            if handle is None or not found or found[0].info is None:
+                raise
+            if found[0].info.get("spec_hash") != action.spec_hash:
+                raise SeedcoreError(f"{action.agent_id} exists with another spec") from None
+        problem = actors.placement_problem(spec, actors.cluster_totals())
+        if problem is not None:
+            return "pending", {"pending_reason": problem}, None
+        info = actors.wait_ready(handle, self.ready_timeout_s)
+        if info is None:
+            reason = f"not placed within {self.ready_timeout_s:g} s (cluster busy?)"
+            return "pending", {"pending_reason": reason}, None
+        return "succeeded", {"instance_id": info["instance_id"]}, info
+
+    def _relays(self, the_plan: Plan) -> dict[str, Any]:
+        """Each namespace with agents gets a heartbeat relay (started, not waited for)."""
+        if not self.pg_dsn:
+            return {}
+        spaces = {e.namespace for e in the_plan.in_sync + the_plan.pending}
+        spaces |= {a.namespace for a in the_plan.create + the_plan.replace}
+        relays: dict[str, Any] = {}
+        for ns in sorted(spaces):
+            try:
+                relays[ns] = ensure_relay(ns, self.pg_dsn, self.beat_sec)
+            except Exception as exc:
+                log.warning("heartbeat relay in %s: %s", ns, exc)
+        return relays
+
+    def _hand_to_relays(self, relays: dict[str, Any], report: ApplyReport) -> None:
+        """Give new agents to their relay and run one round, so active_instance is fresh."""
+        calls = {
+            ns: relay.sync.remote(
+                [o.info for o in report.outcomes if o.info and o.action.namespace == ns]
+            )
+            for ns, relay in relays.items()
+        }
+        for ns, ref in calls.items():
+            try:
+                ray.get(ref, timeout=15)
+            except Exception as exc:
+                report.warnings.append(f"heartbeat relay in {ns}: {exc}")
