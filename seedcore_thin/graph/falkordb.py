@@ -91,6 +91,8 @@ class FalkorDBGraphClient(CypherGraphClient):
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
         except redis.exceptions.ResponseError as exc:
+            if not write and "empty key" in str(exc):
+                return []  # the graph key does not exist yet: an empty graph
             raise GraphQueryError(f"FalkorDB rejected the statement: {exc}") from None
         columns = [name for _, name in result.header]
         return [dict(zip(columns, row, strict=True)) for row in result.result_set]

@@ -72,6 +72,12 @@ class MemoryGraphClient:
     def close(self) -> None:
         """Nothing to release."""
 
+    def __enter__(self) -> MemoryGraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- direct edits (what upsert_agent / remove_agent do in a real graph) -------------
     def put(self, spec: AgentSpec) -> int:
         """Create or replace one agent; returns the new version."""

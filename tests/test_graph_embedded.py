@@ -1,0 +1,177 @@
+"""The embedded FalkorDB (real redis-server + module) and choosing a backend by URI."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seedcore_thin.embedded.falkordb import (
+    PORT_ENV,
+    falkordb_status,
+    start_falkordb,
+    stop_falkordb,
+)
+from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
+from seedcore_thin.graph import (
+    GraphClient,
+    MockGraphClient,
+    connect_graph,
+    load_fixture,
+    upsert_agent,
+)
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+from seedcore_thin.graph.memory import MemoryGraphClient
+from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.specs import AgentSpec
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _listening_sockets(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state that process ``pid`` owns."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A = LISTEN
+                address, port = local.split(":")
+                if len(address) == 8:
+                    octets = [str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)]
+                    host = ".".join(octets)
+                else:
+                    host = address
+                found.add((host, int(port, 16)))
+    return found
+
+
+@pytest.fixture
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private embedded server home on a free port, stopped after the test."""
+    monkeypatch.setenv(PORT_ENV, str(_free_port()))
+    home = tmp_path / "graph"
+    yield home
+    stop_falkordb(home)
+
+
+def test_start_is_idempotent_loopback_only_and_without_bolt(own_home: Path) -> None:
+    assert falkordb_status(own_home) is None
+    uri = start_falkordb(own_home)
+    port = int(os.environ[PORT_ENV])
+    assert uri == f"falkordb://127.0.0.1:{port}"
+    assert start_falkordb(own_home) == uri, "a second start finds the running server"
+    assert falkordb_status(own_home) == uri
+    pid = int((own_home / "falkordb.pid").read_text())
+    assert _listening_sockets(pid) == {("127.0.0.1", port)}, "one loopback port, no Bolt"
+
+
+def test_data_persists_across_restart(own_home: Path) -> None:
+    uri = start_falkordb(own_home)
+    with FalkorDBGraphClient.from_uri(f"{uri}/fleet") as client:
+        migrate_graph(client)
+        load_fixture(client)
+        before = client.list_agent_specs()
+    assert stop_falkordb(own_home) is True
+    assert falkordb_status(own_home) is None
+    assert stop_falkordb(own_home) is False, "stopping twice is harmless"
+    with connect_graph(f"falkordb+embedded://{own_home}") as client:  # restarts on demand
+        assert client.list_agent_specs() == before
+        assert client.version() == 1
+        assert migrate_graph(client) == []
+
+
+def test_embedded_uri_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PORT_ENV, str(_free_port()))
+    monkeypatch.chdir(tmp_path)
+    client = connect_graph("falkordb+embedded://.seedcore/graph?graph=demo")
+    try:
+        assert isinstance(client, FalkorDBGraphClient)
+        assert client.graph_name == "demo"
+        assert (tmp_path / ".seedcore" / "graph" / "falkordb.pid").is_file()
+        assert isinstance(client, GraphClient)
+    finally:
+        client.close()
+        stop_falkordb(tmp_path / ".seedcore" / "graph")
+
+
+def test_default_uri_comes_from_the_environment(
+    falkordb_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEEDCORE_GRAPH_URI", f"{falkordb_server}/test_env_default")
+    with connect_graph() as client:
+        assert isinstance(client, FalkorDBGraphClient)
+        assert client.graph_name == "test_env_default"
+        assert client.version() == 0
+
+
+def test_unreachable_graph_is_graph_unavailable() -> None:
+    with pytest.raises(GraphUnavailable, match="unreachable"):
+        connect_graph(f"falkordb://127.0.0.1:{_free_port()}/fleet")
+    with pytest.raises(GraphUnavailable):
+        connect_graph(f"neo4j://127.0.0.1:{_free_port()}")
+
+
+def test_unknown_scheme_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unsupported graph URI scheme"):
+        connect_graph("mysql://localhost/fleet")
+    with pytest.raises(ConfigError, match="needs a data directory"):
+        connect_graph("falkordb+embedded://")
+
+
+def test_memory_client_answers_specs_version_and_simple_queries() -> None:
+    specs = [
+        AgentSpec(agent_id="b", organ_id="o1", models=["m"]),
+        AgentSpec(agent_id="a", organ_id="o2", models=["m", "n"]),
+    ]
+    client = MockGraphClient(specs)
+    assert client is not None and MockGraphClient is MemoryGraphClient
+    assert isinstance(client, GraphClient)
+    assert [s.agent_id for s in client.list_agent_specs()] == ["a", "b"]
+    assert client.read_agent_specs().invalid == []
+    assert [o.organ_id for o in client.list_organ_specs()] == ["o1", "o2"]
+    assert client.version() == 1
+    assert [r["agent_id"] for r in client.run("agents_using_model", model_name="n")] == ["a"]
+    assert client.run("desired_state_version") == [{"version": 1}]
+    assert upsert_agent(client, AgentSpec(agent_id="c", organ_id="o1")) == 2
+    assert [r["agent_id"] for r in client.run("agents_in_organ", organ_id="o1")] == ["b", "c"]
+    assert client.run("remove_agent", agent_id="c") == [{"removed": True, "version": 3}]
+    assert client.remove("c") is False and client.version() == 3
+    with pytest.raises(GraphQueryError, match="route_candidates"):
+        client.run("route_candidates", skills=[])
+
+
+def test_neo4j_uri_credentials_and_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seedcore_thin.graph.neo4j import split_neo4j_uri
+
+    monkeypatch.delenv("NEO4J_USER", raising=False)
+    monkeypatch.delenv("NEO4J_DATABASE", raising=False)
+    assert split_neo4j_uri("neo4j+s://u%40x:p%3Ass@db.example:7687/fleet") == (
+        "neo4j+s://db.example:7687",
+        ("u@x", "p:ss"),
+        "fleet",
+    )
+    assert split_neo4j_uri("bolt://localhost:7687") == ("bolt://localhost:7687", None, None)
+    monkeypatch.setenv("NEO4J_USER", "reader")
+    monkeypatch.setenv("NEO4J_PASSWORD", "secret")
+    monkeypatch.setenv("NEO4J_DATABASE", "desired")
+    assert split_neo4j_uri("neo4j://h") == ("neo4j://h", ("reader", "secret"), "desired")
+    with pytest.raises(ConfigError):
+        split_neo4j_uri("http://h:7474")
