@@ -1,12 +1,13 @@
 // route_explain: every agent of the fleet with the reasons it does not qualify for a task.
 // params: $skills LIST<STRING>, $models LIST<STRING>, $organ_id STRING,
 //         $min_gpus FLOAT, $requires LIST<STRING>
-// returns: agent_id, organ_id, reasons (list of strings, empty when the agent qualifies)
+// returns: agent_id, organ_id, namespace,
+//          reasons (list of strings, empty when the agent qualifies)
 // Same rules and parameters as route_candidates: an agent with no reasons is exactly a row
 // of route_candidates (the tests hold both files to that). Reasons, in this order:
 //   'belongs to no organ', 'not in organ O', 'missing skill X', 'missing model Y',
 //   'no GPU', 'needs N GPUs, has M', 'policy P forbids C',
-//   'policy P forbids C (through organ O)'.
+//   'policy P forbids C (through organ O)'; policies in id order.
 // It reads the whole fleet, so the router runs it only to explain a refusal, never to route.
 // GPU counts are formatted by hand: toString(1.0) is '1.0' on Neo4j but '1.000000' on
 // FalkorDB, and the reasons must read the same on both.
@@ -21,10 +22,14 @@ WHERE m.name IN $models
 WITH a, organ_ids, skills_held, collect(DISTINCT m.name) AS models_used
 OPTIONAL MATCH (a)-[:GOVERNED_BY]->(agent_policy:Policy)
 WHERE any(f IN coalesce(agent_policy.forbids, []) WHERE f IN $requires)
+WITH a, organ_ids, skills_held, models_used, agent_policy
+ORDER BY agent_policy.id
 WITH a, organ_ids, skills_held, models_used,
      collect(DISTINCT {id: agent_policy.id, forbids: agent_policy.forbids}) AS agent_policies
 OPTIONAL MATCH (a)-[:MEMBER_OF]->(via:Organ)-[:GOVERNED_BY]->(organ_policy:Policy)
 WHERE any(f IN coalesce(organ_policy.forbids, []) WHERE f IN $requires)
+WITH a, organ_ids, skills_held, models_used, agent_policies, via, organ_policy
+ORDER BY via.id, organ_policy.id
 WITH a, organ_ids, skills_held, models_used, agent_policies,
      collect(DISTINCT {id: organ_policy.id, forbids: organ_policy.forbids, organ: via.id})
        AS organ_policies
@@ -42,6 +47,7 @@ WITH a, organ_ids, skills_held, models_used, agent_policies, organ_policies, has
      END AS has_text
 RETURN a.id AS agent_id,
        CASE WHEN size(organ_ids) = 0 THEN null ELSE organ_ids[0] END AS organ_id,
+       a.namespace AS namespace,
        CASE WHEN size(organ_ids) = 0 THEN ['belongs to no organ'] ELSE [] END
        + CASE WHEN $organ_id IS NOT NULL AND NOT $organ_id IN organ_ids
               THEN ['not in organ ' + $organ_id] ELSE [] END
