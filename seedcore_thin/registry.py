@@ -9,6 +9,8 @@ seconds, to fall back to Ray's own discovery.
 
 from __future__ import annotations
 
+import json
+import json.scanner
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -18,8 +20,8 @@ from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
+from psycopg.rows import args_row, class_row
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from seedcore_thin.errors import (
@@ -64,9 +66,14 @@ class InstanceRecord:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ActiveInstance:
-    """A row of ``seedcore.active_instance`` (or ``active_instances``: no live_replicas)."""
+    """A row of ``seedcore.active_instance`` (or ``active_instances``: no live_replicas).
+
+    Not frozen on purpose: a frozen dataclass costs five times as much to build, and the
+    whole fleet is read at once (10,000 rows in well under the 50 ms budget). Treat it as
+    a value all the same.
+    """
 
     logical_id: str
     instance_id: UUID
@@ -82,7 +89,7 @@ class ActiveInstance:
     live_replicas: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HealthRow:
     """A row of ``seedcore.instance_health``."""
 
@@ -107,6 +114,29 @@ class ExpireResult:
     candidates: int
     live: int
     held_back: bool
+
+
+_JSON_DECODER = json.JSONDecoder()
+# The C scanner when available (typeshed mistypes its argument).
+_JSON_SCAN = json.scanner.make_scanner(_JSON_DECODER)  # type: ignore[arg-type]
+
+
+def _json_loads(data: str | bytes) -> Any:
+    """jsonb to Python at a third of ``json.loads``' cost (it is half of a fleet read).
+
+    PostgreSQL prints jsonb canonically (no surrounding whitespace), so the scanner alone
+    suffices; anything it does not consume entirely goes through the full decoder.
+    """
+    text = data if isinstance(data, str) else bytes(data).decode()
+    try:
+        value, end = _JSON_SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    return value if end == len(text) else _JSON_DECODER.decode(text)
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    set_json_loads(_json_loads, conn)
 
 
 def _interval(value: timedelta | float | None) -> timedelta | None:
@@ -155,6 +185,7 @@ class Registry:
             timeout=timeout,
             name="seedcore-registry",
             kwargs={"autocommit": True, "connect_timeout": 2},
+            configure=_configure,
         )
         # Connect in the background: constructing a Registry never blocks or fails.
         self._pool.open(wait=False)
@@ -304,9 +335,11 @@ class Registry:
     def expire_old_epoch_instances(self, *, now: datetime | None = None) -> int:
         return int(self._scalar("expire_old_epoch_instances", {"now": now}))
 
-    def _rows(self, name: str, cls: type[T]) -> list[T]:
+    def _rows(self, name: str, cls: Callable[..., T]) -> list[T]:
+        """All rows of a named query as ``cls`` built positionally (columns in field order)."""
+
         def run(conn: psycopg.Connection) -> list[T]:
-            with conn.cursor(row_factory=class_row(cls)) as cur:
+            with conn.cursor(binary=True, row_factory=args_row(cls)) as cur:
                 return cur.execute(sql(name)).fetchall()
 
         return self._call(run)

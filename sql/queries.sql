@@ -51,6 +51,10 @@ SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
   FROM seedcore.active_instance
  ORDER BY logical_id;
 
+-- name: active_instance_count
+-- How many agents have a live replica (computes the whole active_instance view server-side).
+SELECT count(*) AS agents FROM seedcore.active_instance;
+
 -- name: active_replicas
 -- Every live replica (the active_instances view), by agent id then freshness.
 SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,

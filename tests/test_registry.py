@@ -204,24 +204,33 @@ def test_registration_racing_rotation_is_always_fenced(pg_dsn: str) -> None:
     """No instance stays live under an old epoch, whatever the interleaving."""
     with Registry(pg_dsn) as reg:
         epoch = reg.current_epoch()
-        fenced = 0
+        registering = threading.Event()
+        rotated = threading.Event()
 
         def rotate() -> None:
-            time.sleep(0.05)
+            registering.wait(30)
             reg.rotate_epoch()
+            rotated.set()
 
         rotator = threading.Thread(target=rotate)
         rotator.start()
-        for i in range(150):
+        registered = fenced = 0
+        while fenced < 5 and registered < 20_000:
             try:
-                reg.register_instance(record(epoch, f"agent-{i}"))
+                reg.register_instance(record(epoch, f"agent-{registered + fenced}"))
+                registered += 1
             except FencedEpoch:
                 fenced += 1
+                assert rotated.wait(30), "only a rotation fences"
+            if registered == 20:
+                registering.set()
         rotator.join()
         health = reg.instance_health()
-    assert fenced > 0, "registrations after the rotation were refused"
+    assert fenced == 5 and registered >= 20
     stragglers = [h for h in health if not h.is_current_epoch and h.status != "dead"]
     assert stragglers == []
+    fenced_rows = sum(h.instances for h in health if not h.is_current_epoch)
+    assert fenced_rows == registered, "every registration that succeeded was fenced"
 
 
 def test_unreachable_database_fails_fast() -> None:

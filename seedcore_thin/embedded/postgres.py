@@ -64,8 +64,11 @@ def reachable(dsn: str, timeout: float = 2.0) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like the server itself: connections in TIME_WAIT do not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
+            sock.listen(1)
         except OSError:
             return False
         return True
@@ -196,13 +199,24 @@ def start_postgres(home: Path) -> str:
     bindir = _require_bindir()
     root = pg_home(home)
     root.mkdir(parents=True, exist_ok=True)
-    data, run = root / "data", root / "run"
+    data = root / "data"
     if not (data / "PG_VERSION").is_file():
         _init_cluster(bindir, root)
-    if _running(bindir, data):
-        dsn = postgres_status(home)
-        if dsn:
-            return dsn
+    port = _running_port(data) if _running(bindir, data) else _start(bindir, root)
+    _ensure_database(root, port)
+    dsn = _dsn(root, port, DATABASE)
+    (root / "dsn").write_text(dsn + "\n", encoding="utf-8")
+    return dsn
+
+
+def _running_port(data: Path) -> int:
+    """The port of the running server, from line 4 of its postmaster.pid."""
+    lines = (data / "postmaster.pid").read_text(encoding="utf-8").splitlines()
+    return int(lines[3])
+
+
+def _start(bindir: Path, root: Path) -> int:
+    data, run = root / "data", root / "run"
     port = _pick_port()
     out = _run(
         [
@@ -223,10 +237,7 @@ def start_postgres(home: Path) -> str:
         log = run / "postgres.log"
         tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.exists() else ""
         raise RegistryUnavailable(f"pg_ctl start failed: {out.stderr.strip()}\n{tail}")
-    _ensure_database(root, port)
-    dsn = _dsn(root, port, DATABASE)
-    (root / "dsn").write_text(dsn + "\n", encoding="utf-8")
-    return dsn
+    return port
 
 
 def stop_postgres(home: Path) -> None:

@@ -50,8 +50,11 @@ SELECT DISTINCT ON (a.logical_id)
        a.last_heartbeat,
        a.heartbeat_age,
        a.metadata,
-       count(*) OVER (PARTITION BY a.logical_id) AS live_replicas
+       count(*) OVER (PARTITION BY a.logical_id
+                      ORDER BY a.last_heartbeat DESC, a.started_at DESC, a.instance_id
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS live_replicas
   FROM seedcore.active_instances a
+ -- The window's ORDER BY repeats the DISTINCT ON order so that one sort serves both.
  ORDER BY a.logical_id, a.last_heartbeat DESC, a.started_at DESC, a.instance_id;
 
 COMMENT ON VIEW seedcore.active_instance IS
