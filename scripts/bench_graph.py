@@ -1,0 +1,166 @@
+"""Benchmark reading the desired state from embedded FalkorDB (1,000 and 10,000 agents).
+
+``bench_graph.py --json`` starts a private embedded FalkorDB in a temporary directory on a
+free loopback port (or uses ``--graph-uri falkordb://HOST:PORT`` and throwaway graphs named
+``bench_*``), loads generated fleets through the named commands and prints one JSON object:
+
+- ``list_specs_ms_1k`` / ``list_specs_ms_10k``: ``read_agent_specs()`` end to end (one
+  query, rows validated into ``AgentSpec``), median of 5; ``..._query_ms_..`` the query and
+  rows alone, ``..._server_ms_..`` FalkorDB's own execution time;
+- ``naive_list_specs_ms_1k`` / ``..._10k``: the baseline in the same run, one query for the
+  ids then one ``agent_spec`` query per agent (the N+1 way), and ``speedup_vs_naive_*``;
+- ``version_ms`` (median) and ``version_p99_ms`` of ``version()``, over 1,000 calls.
+
+Targets: 10,000 specs read in <= 1,000 ms; the version check <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from seedcore_thin.embedded.falkordb import PORT_ENV, start_falkordb, stop_falkordb
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
+from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.queries import cypher
+from seedcore_thin.specs import agent_specs_from_rows
+
+SIZES = {"1k": 1_000, "10k": 10_000}
+TARGET_LIST_10K_MS = 1_000.0
+TARGET_VERSION_MS = 5.0
+
+
+def _median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
+    fn()  # warm up: FalkorDB's plan cache, the client's schema cache
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def _naive_read(client: FalkorDBGraphClient) -> int:
+    """The N+1 baseline: ids first, then one query per agent, validated the same way."""
+    ids = [row["agent_id"] for row in client.run("agent_ids")]
+    rows = [row for agent_id in ids for row in client.run("agent_spec", agent_id=agent_id)]
+    return len(agent_specs_from_rows(rows).valid)
+
+
+def _server_ms(client: FalkorDBGraphClient) -> float:
+    """FalkorDB's own execution time of list_agent_specs (no transfer, no parsing)."""
+    result = client._graph.ro_query(cypher("list_agent_specs"))
+    return float(result.run_time_ms)
+
+
+def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
+    client = FalkorDBGraphClient.from_uri(f"{server_uri}/bench_{label}_{uuid.uuid4().hex[:8]}")
+    try:
+        migrate_graph(client)
+        fleet = generate_fleet(n_agents, seed=42)
+        start = time.perf_counter()
+        load_fleet(client, fleet)
+        load_ms = (time.perf_counter() - start) * 1000
+        specs = client.read_agent_specs()
+        if len(specs.valid) != n_agents or specs.invalid:
+            raise SystemExit(f"bench: read {len(specs.valid)} valid specs of {n_agents}")
+        list_ms = _median_ms(client.read_agent_specs)
+        query_ms = _median_ms(lambda: client.run("list_agent_specs"))
+        start = time.perf_counter()
+        if _naive_read(client) != n_agents:
+            raise SystemExit("bench: the naive baseline read a different fleet")
+        naive_ms = (time.perf_counter() - start) * 1000
+        return {
+            f"list_specs_ms_{label}": round(list_ms, 1),
+            f"list_specs_query_ms_{label}": round(query_ms, 1),
+            f"list_specs_server_ms_{label}": round(_server_ms(client), 1),
+            f"naive_list_specs_ms_{label}": round(naive_ms, 1),
+            f"speedup_vs_naive_{label}": round(naive_ms / list_ms, 1),
+            f"load_fleet_ms_{label}": round(load_ms, 1),
+        }
+    finally:
+        client.delete_graph()
+        client.close()
+
+
+def _bench_version(server_uri: str) -> dict[str, float]:
+    client = FalkorDBGraphClient.from_uri(f"{server_uri}/bench_version_{uuid.uuid4().hex[:8]}")
+    try:
+        migrate_graph(client)
+        load_fleet(client, generate_fleet(1_000, seed=42))
+        client.version()
+        times = []
+        for _ in range(1_000):
+            start = time.perf_counter()
+            client.version()
+            times.append((time.perf_counter() - start) * 1000)
+        times.sort()
+        return {
+            "version_ms": round(statistics.median(times), 3),
+            "version_p99_ms": round(times[int(len(times) * 0.99) - 1], 3),
+        }
+    finally:
+        client.delete_graph()
+        client.close()
+
+
+def run(server_uri: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"backend": "falkordb", "agents": list(SIZES.values())}
+    for label, n_agents in SIZES.items():
+        result.update(_bench_size(server_uri, label, n_agents))
+    result.update(_bench_version(server_uri))
+    try:
+        import hiredis  # noqa: F401
+
+        result["hiredis"] = True
+    except ImportError:
+        result["hiredis"] = False
+    result["targets"] = {
+        "list_specs_ms_10k": TARGET_LIST_10K_MS,
+        "version_ms": TARGET_VERSION_MS,
+    }
+    result["meets_targets"] = (
+        result["list_specs_ms_10k"] <= TARGET_LIST_10K_MS
+        and result["version_ms"] <= TARGET_VERSION_MS
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_graph.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--graph-uri",
+        help="falkordb://HOST:PORT of a running server (default: a private embedded one)",
+    )
+    args = parser.parse_args(argv)
+    if args.graph_uri:
+        result = run(args.graph_uri.rstrip("/"))
+    else:
+        with tempfile.TemporaryDirectory(prefix="seedcore-bench-graph-") as tmp:
+            home = Path(tmp)
+            os.environ.pop(PORT_ENV, None)  # a free port, never a configured one
+            try:
+                result = run(start_falkordb(home))
+            finally:
+                stop_falkordb(home)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:32s} {value}")
+    return 0 if result["meets_targets"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
