@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from seedcore_thin.errors import GraphQueryError
 from seedcore_thin.graph import load_cypher_file, load_fixture, remove_agent, upsert_agent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.schema import header_parameters, split_statements
-from seedcore_thin.queries import cypher_dir, cypher_query_names
+from seedcore_thin.queries import cypher_dir, cypher_query_names, project_root
 from seedcore_thin.specs import AgentSpec, Resources
 
 EXAMPLE_AGENTS = [
@@ -178,3 +179,23 @@ def test_read_only_queries_go_through_the_read_only_command(
     with pytest.raises(GraphQueryError, match="read-only"):
         fleet_graph._execute(write, {}, write=False)
     assert fleet_graph.run("desired_state_version") == [{"version": 1}]
+
+
+def test_the_dba_examples_in_the_docs_run_and_bump_the_version(
+    fleet_graph: FalkorDBGraphClient,
+) -> None:
+    """docs/graph-model.md shows plain Cypher for adding an agent, a skill, a policy."""
+    doc = (project_root() / "docs" / "graph-model.md").read_text()
+    examples = [b for b in re.findall(r"```cypher\n(.*?)```", doc, re.S) if "DesiredState" in b]
+    assert len(examples) == 3
+    before = fleet_graph.version()
+    for example in examples:
+        for statement in split_statements(example):
+            fleet_graph.execute_statement(statement)
+    assert fleet_graph.version() == before + 3
+    result = fleet_graph.read_agent_specs()
+    assert result.invalid == []
+    added = next(s for s in result.valid if s.agent_id == "yolo-detector-3")
+    assert added.organ_id == "vision" and added.policies == ["eu_data_residency"]
+    governed = fleet_graph.run("agents_governed_by_policy", policy_id="no_gpu_burst")
+    assert {r["organ_id"] for r in governed} == {"language"}
