@@ -156,10 +156,16 @@ class Found:
         return self.info is not None and self.info.get("managed_by") == MANAGED_BY
 
 
-def describe_all(pairs: Iterable[tuple[str, str]], *, timeout_s: float = 2.0) -> list[Found]:
+def describe_all(
+    pairs: Iterable[tuple[str, str]],
+    *,
+    timeout_s: float = 2.0,
+    unplaceable: Collection[tuple[str, str]] = (),
+) -> list[Found]:
     """Ask every named actor to describe itself, in parallel, waiting at most ``timeout_s``.
 
-    Actors that died meanwhile are left out; runtime-reserved names are skipped.
+    Actors in ``unplaceable`` (known to need resources the cluster lacks) are not waited
+    for. Actors that died meanwhile are left out; runtime-reserved names are skipped.
     """
     handles: list[tuple[str, str, Any]] = []
     found: list[Found] = []
@@ -175,9 +181,12 @@ def describe_all(pairs: Iterable[tuple[str, str]], *, timeout_s: float = 2.0) ->
             found.append(Found(ns, name, None, foreign=True))
             continue
         handles.append((ns, name, ref))
-    refs = [ref for _, _, ref in handles]
+    skip = set(unplaceable)
+    refs = [ref for ns, name, ref in handles if (ns, name) not in skip]
     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s) if refs else ([], [])
-    ready_set = set(ready)
+    rest = [ref for ns, name, ref in handles if (ns, name) in skip]
+    late, _ = ray.wait(rest, num_returns=len(rest), timeout=0) if rest else ([], [])
+    ready_set = set(ready) | set(late)
     for ns, name, ref in handles:
         if ref not in ready_set:
             found.append(Found(ns, name, None))

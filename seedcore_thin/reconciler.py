@@ -184,9 +184,16 @@ class Reconciler:
         else:
             spaces = {ns for ns, _ in want} | {ns for ns, _ in deployed} | {self.default_namespace}
         totals = actors.cluster_totals()
+        unplaceable = {
+            key
+            for key, d in want.items()
+            if isinstance(d.spec, AgentSpec) and actors.placement_problem(d.spec, totals)
+        }
         out: list[Actual] = []
         for found in actors.describe_all(
-            actors.named_actors(spaces), timeout_s=self.describe_timeout_s
+            actors.named_actors(spaces),
+            timeout_s=self.describe_timeout_s,
+            unplaceable=unplaceable,
         ):
             key = (found.namespace, found.name)
             if found.info is not None:

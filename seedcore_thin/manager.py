@@ -1,0 +1,212 @@
+"""``Tier0Manager``: the original design's entry point, now a thin shell over the reconciler.
+
+``attach_graph(client)``, ``reconcile_from_graph()``, ``start_graph_reconciler(interval)``
+and ``stop_graph_reconciler()`` keep their names. The watch loop is level-triggered like a
+Kubernetes controller: a cheap change check every second (the graph's desired-state version,
+the registry's live set, Ray's named actors in scope) starts a pass when anything moved, and a
+full pass every ``interval`` is the backstop. Like the Ray Serve controller, the loop never
+lets an exception escape, times each step and warns when one is slow.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from seedcore_thin import actors
+from seedcore_thin.config import Settings
+from seedcore_thin.errors import ConfigError, LeaderLockHeld
+from seedcore_thin.planner import Plan
+from seedcore_thin.reconciler import ApplyReport, Progress, Reconciler
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY_S = 1.0
+SLOW_CHECK_S = 0.5
+
+
+class Tier0Manager:
+    """Owns one graph client and one reconciler; at most one watch loop per manager."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        graph: Any = None,
+        namespace: str | None = None,
+        strict: bool | None = None,
+        allow_mass_removal: bool = False,
+        pg_dsn: str | None = None,
+        **reconciler_options: Any,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.graph: Any = graph
+        self.namespace = namespace
+        self.strict = self.settings.strict_reconcile if strict is None else strict
+        self.allow_mass_removal = allow_mass_removal
+        self.pg_dsn = pg_dsn or self.settings.pg_dsn
+        self._options = reconciler_options
+        self._reconciler: Reconciler | None = None
+        self._pass_lock = threading.Lock()
+        self._loop_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.last_report: ApplyReport | None = None
+        self.last_error: str | None = None
+        self.passes = 0
+
+    # ------------------------------------------------------------------ wiring
+    def attach_graph(self, client: Any) -> None:
+        """Use ``client`` (any GraphClient, e.g. ``MockGraphClient(specs)``) as desired state."""
+        with self._pass_lock:
+            self.graph = client
+            if self._reconciler is not None:
+                self._reconciler.graph = client
+
+    @property
+    def reconciler(self) -> Reconciler:
+        if self.graph is None:
+            raise ConfigError("no graph attached: call attach_graph(client) first")
+        if self._reconciler is None:
+            options = {"beat_sec": self.settings.beat_sec, **self._options}
+            self._reconciler = Reconciler(
+                self.graph,
+                pg_dsn=self.pg_dsn,
+                namespace=self.namespace,
+                default_namespace=self.settings.namespace,
+                strict=self.strict,
+                allow_mass_removal=self.allow_mass_removal,
+                mass_removal_share=self.settings.mass_removal_share,
+                **options,
+            )
+        return self._reconciler
+
+    # ------------------------------------------------------------------ one pass
+    def plan(self) -> Plan:
+        with self._pass_lock:
+            return self.reconciler.plan()
+
+    def reconcile_from_graph(
+        self, *, progress: Progress | None = None, keep_lock: bool = False
+    ) -> ApplyReport:
+        """One pass: lock, plan, apply. Raises LeaderLockHeld when another reconciler leads."""
+        with self._pass_lock:
+            report = self.reconciler.reconcile(progress=progress, keep_lock=keep_lock)
+            self.last_report = report
+            self.passes += 1
+            return report
+
+    def change_token(self) -> tuple[Any, ...]:
+        """What the watch loop compares each second; cheap (three small reads)."""
+        rec = self.reconciler
+        try:
+            version: Any = self.graph.version()
+        except Exception as exc:
+            version = f"unreachable: {type(exc).__name__}"
+        live: Any = None
+        if rec.store is not None:
+            try:
+                live = rec.store.live_fingerprint(rec.scope)
+            except Exception as exc:
+                live = f"unreachable: {type(exc).__name__}"
+        return (version, live, tuple(actors.named_actors(self._watched_namespaces())))
+
+    def _watched_namespaces(self) -> set[str]:
+        rec = self.reconciler
+        if rec.scope:
+            return {rec.scope}
+        spaces = {rec.default_namespace}
+        if self.last_report is not None:
+            p = self.last_report.plan
+            spaces |= {a.namespace for a in p.actions} | {e.namespace for e in p.in_sync}
+        return spaces
+
+    # ------------------------------------------------------------------ watch
+    def start_graph_reconciler(self, interval: float = 15.0) -> None:
+        """Start the watch loop in a daemon thread; a second call while running is a no-op."""
+        with self._loop_lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            store = self.reconciler.store
+            if store is not None:  # the lease must outlive the gap between two passes
+                store.lease_ttl = max(store.lease_ttl, 2 * interval + 5)
+            self._thread = threading.Thread(
+                target=self._watch, args=(interval,), name="tier0-reconciler", daemon=True
+            )
+            self._thread.start()
+
+    def stop_graph_reconciler(self, timeout: float = 30.0) -> None:
+        """Stop the loop, wait for the pass in progress, release the lease. Idempotent."""
+        with self._loop_lock:
+            self._stop.set()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        if self._reconciler is not None:
+            with self._pass_lock:
+                try:
+                    self._reconciler.release()
+                except Exception as exc:
+                    log.warning("releasing the reconcile lease failed: %s", exc)
+
+    @property
+    def watching(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _watch(self, interval: float) -> None:
+        last_token: tuple[Any, ...] | None = None
+        next_full = 0.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            token = self._timed("change check", self.change_token, SLOW_CHECK_S)
+            if token is None or token != last_token or time.monotonic() >= next_full:
+                self._timed("reconcile pass", self._watch_pass, interval)
+                last_token = self._timed("change check", self.change_token, SLOW_CHECK_S)
+                next_full = time.monotonic() + interval
+            self._stop.wait(max(0.0, CHECK_EVERY_S - (time.monotonic() - started)))
+
+    def _watch_pass(self) -> None:
+        try:
+            report = self.reconcile_from_graph(keep_lock=True)
+            self.last_error = None
+            if report.plan.has_changes:
+                log.info("reconciled: %s -> %s", report.plan.summary(), report.status)
+        except LeaderLockHeld as exc:
+            self.last_error = str(exc)
+            log.info("standing by: %s", exc)
+
+    def _timed(self, what: str, fn: Any, slow_s: float) -> Any:
+        """Run one step; never raise; warn when it took longer than ``slow_s``."""
+        start = time.monotonic()
+        try:
+            return fn()
+        except Exception as exc:
+            self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+            log.exception("%s failed", what)
+            return None
+        finally:
+            took = time.monotonic() - start
+            if took > slow_s:
+                log.warning("%s took %.2f s (slow)", what, took)
+
+    def close(self) -> None:
+        self.stop_graph_reconciler()
+        if self._reconciler is not None:
+            self._reconciler.close()
+            self._reconciler = None
+
+
+_manager: Tier0Manager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_tier0_manager() -> Tier0Manager:
+    """The process-wide manager (settings from the environment), created on first use."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = Tier0Manager()
+        return _manager
