@@ -12,7 +12,6 @@ from pathlib import Path
 from seedcore_thin.errors import ConfigError
 
 DEFAULT_NAMESPACE = "seedcore-dev"
-DEFAULT_GRAPH_URI = "falkordb+embedded://.seedcore/graph"
 
 
 def _truthy(value: str | None) -> bool:
@@ -42,12 +41,17 @@ def state_dir() -> Path:
     return Path(os.environ.get("SEEDCORE_HOME", ".seedcore")).resolve()
 
 
+def default_graph_uri() -> str:
+    """``SEEDCORE_GRAPH_URI``, else the embedded FalkorDB under the state folder."""
+    return os.environ.get("SEEDCORE_GRAPH_URI") or f"falkordb+embedded://{state_dir() / 'graph'}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """A snapshot of the environment; build one with :meth:`from_env`."""
 
     pg_dsn: str | None = None
-    graph_uri: str = DEFAULT_GRAPH_URI
+    graph_uri: str = ""
     namespace: str = DEFAULT_NAMESPACE
     ray_address: str | None = None
     beat_sec: float = 5.0
@@ -62,7 +66,7 @@ class Settings:
             raise ConfigError(f"SEEDCORE_MASS_REMOVAL_SHARE must be <= 1, got {share}")
         return cls(
             pg_dsn=os.environ.get("SEEDCORE_PG_DSN") or None,
-            graph_uri=os.environ.get("SEEDCORE_GRAPH_URI") or DEFAULT_GRAPH_URI,
+            graph_uri=default_graph_uri(),
             namespace=default_namespace(),
             ray_address=os.environ.get("RAY_ADDRESS") or None,
             beat_sec=_float("REGISTRY_BEAT_SEC", 5.0),

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from seedcore_thin.config import DEFAULT_GRAPH_URI, state_dir
+from seedcore_thin.config import default_graph_uri, state_dir
 from seedcore_thin.errors import SeedcoreError
 
 
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--graph-uri",
-        default=os.environ.get("SEEDCORE_GRAPH_URI") or DEFAULT_GRAPH_URI,
+        default=default_graph_uri(),
         help="graph URI (default SEEDCORE_GRAPH_URI)",
     )
     parser.add_argument("--dry-run", action="store_true", help="list pending migrations only")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from seedcore_thin.config import state_dir
+from seedcore_thin.config import default_graph_uri, state_dir
 from seedcore_thin.errors import SeedcoreError
 
 
@@ -71,30 +71,45 @@ class PostgresComponent:
         return postgres.postgres_status(home)
 
 
+def _embedded_graph_home() -> Path | None:
+    """The data folder of an embedded graph URI, or None when the graph is external."""
+    scheme, _, rest = default_graph_uri().partition("://")
+    if scheme != "falkordb+embedded":
+        return None
+    return Path(rest.partition("?")[0]).resolve()
+
+
 @dataclass(frozen=True)
 class FalkorDBComponent:
-    """The embedded graph; tolerated missing until seedcore_thin.embedded.falkordb lands."""
+    """The embedded graph (the same server ``falkordb+embedded://`` URIs start on demand)."""
 
     name: str = "falkordb"
     env_var: str = "SEEDCORE_GRAPH_URI"
 
     def up(self, home: Path) -> str:
-        external = os.environ.get(self.env_var)
-        if external and not external.startswith("falkordb+embedded://"):
-            return external
+        graph_home = _embedded_graph_home()
+        if graph_home is None:
+            return os.environ[self.env_var]
         from seedcore_thin.embedded.falkordb import start_falkordb
 
-        return start_falkordb(home)
+        start_falkordb(graph_home)
+        # The embedded URI is stable across restarts; the server's port is not.
+        return default_graph_uri()
 
     def down(self, home: Path) -> None:
-        from seedcore_thin.embedded.falkordb import stop_falkordb
+        graph_home = _embedded_graph_home()
+        if graph_home is not None:
+            from seedcore_thin.embedded.falkordb import stop_falkordb
 
-        stop_falkordb(home)
+            stop_falkordb(graph_home)
 
     def status(self, home: Path) -> str | None:
+        graph_home = _embedded_graph_home()
+        if graph_home is None:
+            return os.environ[self.env_var]
         from seedcore_thin.embedded.falkordb import falkordb_status
 
-        return falkordb_status(home)
+        return falkordb_status(graph_home)
 
 
 COMPONENTS: list[Component] = [PostgresComponent(), FalkorDBComponent()]
