@@ -163,8 +163,10 @@ class Tier0Manager:
             started = time.monotonic()
             token = self._timed("change check", self.change_token, SLOW_CHECK_S)
             if token is None or token != last_token or time.monotonic() >= next_full:
+                # Remember what the pass started from, not what it left: a change that lands
+                # during the pass (or the pass's own work) triggers one more, verifying pass.
+                last_token = token
                 self._timed("reconcile pass", self._watch_pass, interval)
-                last_token = self._timed("change check", self.change_token, SLOW_CHECK_S)
                 next_full = time.monotonic() + interval
             self._stop.wait(max(0.0, CHECK_EVERY_S - (time.monotonic() - started)))
 

@@ -476,6 +476,8 @@ class Reconciler:
 
     def _hand_to_relays(self, relays: dict[str, Any], report: ApplyReport) -> None:
         """Give new agents to their relay and run one round, so active_instance is fresh."""
+        if not report.outcomes:
+            return  # nothing changed: the relays beat on their own
         calls = {
             ns: relay.sync.remote(
                 [o.info for o in report.outcomes if o.info and o.action.namespace == ns]
