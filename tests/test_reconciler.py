@@ -440,3 +440,46 @@ def test_heartbeats_dead_agent_leaves_and_registry_comeback_reregisters(
         assert after == {k: before[k] for k in ("h1", "h2")}  # same instances: no restart
     finally:
         rec.close()
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def cli(ray_address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**ray_env(), "RAY_ADDRESS": ray_address}
+    env.pop("TIER0_STRICT_RECONCILE", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "reconcile.py"), *args],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+
+def test_cli_plan_apply_plan_exit_codes_and_json(
+    ray_session: str, graph: FalkorDBGraphClient, graph_uri: str, pg_dsn: str,
+    ray_namespace: str,
+) -> None:  # fmt: skip
+    import json
+
+    upsert_agent(graph, spec("c1"))
+    common = ["--namespace", ray_namespace, "--graph-uri", graph_uri, "--pg-dsn", pg_dsn]
+
+    planned = cli(ray_session, "plan", "--json", *common)
+    assert planned.returncode == 2, planned.stderr[-2000:]
+    doc = json.loads(planned.stdout)
+    for key in ("create", "replace", "remove", "archive", "in_sync", "held_back", "invalid"):
+        assert isinstance(doc[key], list)
+    assert [c["agent_id"] for c in doc["create"]] == ["c1"]
+
+    applied = cli(ray_session, "apply", "--json", *common)
+    assert applied.returncode == 0, applied.stderr[-2000:]
+    report = json.loads(applied.stdout)
+    assert [o["outcome"] for o in report["outcomes"]] == ["succeeded"]
+    assert "\r[" not in applied.stderr  # no progress bar with --json
+    assert set(running(ray_namespace)) == {"c1"}  # detached: outlives the CLI
+
+    again = cli(ray_session, "plan", *common)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+    down = cli(ray_session, "plan", "--json", "--namespace", ray_namespace,
+               "--graph-uri", f"falkordb://127.0.0.1:{free_port()}/gone")  # fmt: skip
+    assert down.returncode == 1 and json.loads(down.stdout)["error"] == "GraphUnavailable"

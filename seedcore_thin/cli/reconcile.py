@@ -58,8 +58,9 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         )
     for bad in plan.invalid:
         print(f"  x invalid  {bad.agent_id or '<no id>'}  {bad.field}: {bad.reason}", file=out)
-    counts = ", ".join(f"{k} {v}" for k, v in plan.summary().items() if v)
-    print(f"plan: {counts or 'nothing to do'}", file=out)
+    counts = ", ".join(f"{k} {v}" for k, v in plan.summary().items() if v) or "no agents"
+    verdict = "changes" if plan.has_changes else "nothing to do"
+    print(f"plan: {verdict} ({counts})", file=out)
 
 
 class ProgressBar:
