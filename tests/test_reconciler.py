@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from seedcore_thin.queries import sql
 from seedcore_thin.reconciler import Reconciler
 from seedcore_thin.registry import Registry
 from seedcore_thin.specs import AgentSpec
-from tests.fixtures_ray import free_port, ray_env
+from tests.fixtures_ray import free_port, ray_env, wait_until
 
 pytestmark = pytest.mark.ray
 
@@ -65,15 +65,6 @@ def live(dsn: str, ns: str) -> dict[str, str]:
         return {
             a.logical_id: str(a.instance_id) for a in reg.active_instances() if a.namespace == ns
         }
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout_s:
-            raise AssertionError(f"{what} not within {timeout_s} s")
-        time.sleep(0.1)
-    return time.monotonic() - start
 
 
 def runs(dsn: str) -> list[tuple[Any, ...]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 
 import pytest
 import ray
@@ -14,6 +13,7 @@ from seedcore_thin.config import Settings
 from seedcore_thin.graph.memory import MemoryGraphClient
 from seedcore_thin.manager import Tier0Manager, get_tier0_manager
 from seedcore_thin.specs import AgentSpec
+from tests.fixtures_ray import wait_until
 
 pytestmark = pytest.mark.ray
 
@@ -30,15 +30,6 @@ def instances(ns: str) -> dict[str, str]:
         for f in actors.describe_all(actors.named_actors([ns]), timeout_s=5)
         if f.info is not None
     }
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout_s:
-            raise AssertionError(f"{what} not within {timeout_s} s")
-        time.sleep(0.1)
-    return time.monotonic() - start
 
 
 def test_watch_recreates_killed_agent_follows_graph_and_stops(
