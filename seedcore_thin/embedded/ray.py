@@ -24,7 +24,7 @@ from seedcore_thin.config import Settings, state_dir
 from seedcore_thin.errors import ConfigError, SeedcoreError
 
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0  # `ray start --block` is slow to notice; its children die at once
 
 
 def _dir(home: Path) -> Path:
