@@ -23,16 +23,17 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from seedcore_thin.errors import FencedEpoch, LeaderLockHeld, RegistryUnavailable, SeedcoreError
+from seedcore_thin.errors import (
+    LeaderLockHeld,
+    LeaseLost,
+    RegistryUnavailable,
+    SeedcoreError,
+)
 from seedcore_thin.queries import sql
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = "reconciler"
-
-
-class LeaseLost(FencedEpoch):
-    """This reconciler no longer holds its lease (expired, taken over, or epoch fenced)."""
 
 
 def default_holder() -> str:

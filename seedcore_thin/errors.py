@@ -24,6 +24,10 @@ class FencedEpoch(SeedcoreError):
     """The caller's cluster epoch is no longer current (SQLSTATE SC001)."""
 
 
+class LeaseLost(FencedEpoch):
+    """This reconciler no longer holds its lease: expired, taken over, or epoch fenced (SC102)."""
+
+
 class UnknownInstance(SeedcoreError):
     """The instance id is not in the registry (SQLSTATE SC002)."""
 

@@ -112,17 +112,31 @@ class FalkorDBComponent:
         return falkordb_status(graph_home)
 
 
-COMPONENTS: list[Component] = [PostgresComponent(), FalkorDBComponent()]
+@dataclass(frozen=True)
+class RayComponent:
+    """A Ray head on loopback, so detached agents outlive the command that created them."""
+
+    name: str = "ray"
+    env_var: str = "RAY_ADDRESS"
+
+    def up(self, home: Path) -> str:
+        from seedcore_thin.embedded.ray import start_ray
+
+        return os.environ.get(self.env_var) or start_ray(home)
+
+    def down(self, home: Path) -> None:
+        from seedcore_thin.embedded.ray import stop_ray
+
+        if not os.environ.get(self.env_var):
+            stop_ray(home)
+
+    def status(self, home: Path) -> str | None:
+        from seedcore_thin.embedded.ray import ray_status
+
+        return os.environ.get(self.env_var) or ray_status(home)
 
 
-def _available(component: Component) -> bool:
-    """False when the component's module is not part of this checkout yet."""
-    if isinstance(component, FalkorDBComponent):
-        try:
-            import seedcore_thin.embedded.falkordb  # noqa: F401
-        except ImportError:
-            return False
-    return True
+COMPONENTS: list[Component] = [PostgresComponent(), FalkorDBComponent(), RayComponent()]
 
 
 def run(action: str, components: Sequence[Component], home: Path) -> int:
@@ -130,9 +144,6 @@ def run(action: str, components: Sequence[Component], home: Path) -> int:
     failed = False
     ordered = list(components) if action != "down" else list(reversed(components))
     for component in ordered:
-        if not _available(component):
-            print(f"# {component.name}: not available in this checkout, skipped")
-            continue
         try:
             if action == "up":
                 print(f"{component.env_var}={component.up(home)}")
