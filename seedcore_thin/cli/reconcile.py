@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from seedcore_thin.config import Settings
+from seedcore_thin.config import Settings, state_dir
 from seedcore_thin.errors import SeedcoreError
 from seedcore_thin.planner import Plan
 from seedcore_thin.reconciler import ApplyReport, Outcome
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output, no progress")
     p.add_argument("--namespace", help="only this Ray namespace")
     p.add_argument("--graph-uri", help="default: SEEDCORE_GRAPH_URI")
-    p.add_argument("--pg-dsn", help="default: SEEDCORE_PG_DSN (audit, lease, liveness)")
+    p.add_argument("--pg-dsn", help="default: SEEDCORE_PG_DSN, else the embedded stack (audit, lease, liveness)")
     p.add_argument("--allow-mass-removal", action="store_true")
     p.add_argument("--interval", type=float, default=15.0, help="watch: full resync period")
     return p
@@ -110,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from seedcore_thin.embedded.postgres import resolve_dsn
     from seedcore_thin.embedded.ray import connect_ray
     from seedcore_thin.graph import connect_graph
     from seedcore_thin.manager import Tier0Manager
@@ -124,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         strict=strict,
         allow_mass_removal=args.allow_mass_removal,
-        pg_dsn=args.pg_dsn,
+        pg_dsn=args.pg_dsn or resolve_dsn(state_dir()),
     )
     try:
         if args.command == "plan":
