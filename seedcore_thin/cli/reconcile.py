@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output, no progress")
     p.add_argument("--namespace", help="only this Ray namespace")
     p.add_argument("--graph-uri", help="default: SEEDCORE_GRAPH_URI")
-    p.add_argument("--pg-dsn", help="default: SEEDCORE_PG_DSN, else the embedded stack (audit, lease, liveness)")
+    p.add_argument("--pg-dsn", help="default: SEEDCORE_PG_DSN, else the embedded stack")
     p.add_argument("--allow-mass-removal", action="store_true")
     p.add_argument("--interval", type=float, default=15.0, help="watch: full resync period")
     return p
