@@ -13,11 +13,12 @@ the live set is re-read at most every ``live_refresh_s``, the version at most ev
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +28,9 @@ from seedcore_thin.graph import GraphClient
 from seedcore_thin.tasks import TaskRequest, TaskShape, shape_params
 
 log = logging.getLogger(__name__)
+
+#: How many Ray named-actor lookups one round of a registry-down choice makes at most.
+_RAY_LOOKUP_BATCH = 8
 
 #: Where a live instance was learned from.
 SOURCE_REGISTRY = "registry"
@@ -40,7 +44,18 @@ class Candidate:
     agent_id: str
     organ_id: str
     namespace: str | None
-    num_gpus: float
+
+
+def candidates_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
+    """``route_candidates`` answers one row of parallel lists (cheaper to parse than rows)."""
+    out: list[Candidate] = []
+    for row in rows:
+        ids, organs, namespaces = row["agent_ids"], row["organ_ids"], row["namespaces"]
+        out += [
+            Candidate(str(a), str(o), str(n) or None)
+            for a, o, n in zip(ids, organs, namespaces, strict=True)
+        ]
+    return out
 
 
 @dataclass(frozen=True)
@@ -221,7 +236,8 @@ class _Shape:
     version: int
     candidates: list[Candidate]
     live_token: int | None = None
-    live: list[tuple[Candidate, LiveInstance]] = field(default_factory=list)
+    live: list[tuple[Candidate, LiveInstance | None]] = field(default_factory=list)
+    cursor: int = 0
 
 
 @dataclass
@@ -275,13 +291,14 @@ class Router:
         return cls(graph, RegistryLive(registry, namespace), namespace=namespace, **kwargs)
 
     # --- what changes the cache ------------------------------------------------------------
-    def invalidate(self) -> None:
-        """Forget cached candidates and the live set (the next task re-reads both)."""
+    def invalidate(self, *, live: bool = True) -> None:
+        """Forget cached candidates and the version (and the live set unless ``live=False``)."""
         with self._lock:
             self._shapes.clear()
             self._version = None
             self._version_at = float("-inf")
-            self._live = None
+            if live:
+                self._live = None
 
     def _graph_version(self, now: float) -> int:
         if self._version is None or now - self._version_at >= self.version_check_s:
@@ -316,43 +333,50 @@ class Router:
         if entry is not None and entry.version == version:
             return entry, True
         rows = self.graph.run("route_candidates", **shape_params(shape))
-        candidates = [
-            Candidate(
-                agent_id=str(r["agent_id"]),
-                organ_id=str(r["organ_id"]),
-                namespace=r.get("namespace"),
-                num_gpus=float(r.get("num_gpus") or 0.0),
-            )
-            for r in rows
-        ]
-        entry = _Shape(version, candidates)
+        candidates = candidates_from_rows(rows)
+        entry = _Shape(version, sorted(candidates, key=lambda c: c.agent_id))
         self._shapes[shape] = entry
         return entry, False
 
     def _live_candidates(
         self, entry: _Shape, view: _LiveView
     ) -> list[tuple[Candidate, LiveInstance | None]]:
-        """Qualified agents that are live; in Ray mode every candidate, resolved lazily."""
-        if view.instances is None:
-            return [(c, None) for c in entry.candidates]
+        """Qualified agents that are live, by agent id; in Ray mode every candidate."""
         if entry.live_token != view.token:
-            live = view.instances
-            entry.live = [(c, live[c.agent_id]) for c in entry.candidates if c.agent_id in live]
+            if view.instances is None:
+                entry.live = [(c, None) for c in entry.candidates]
+            else:
+                live = view.instances
+                entry.live = [(c, live[c.agent_id]) for c in entry.candidates if c.agent_id in live]
             entry.live_token = view.token
-        return list(entry.live)
+        return entry.live
 
     # --- the choice ---------------------------------------------------------------------
-    def _order(
-        self, pairs: list[tuple[Candidate, LiveInstance | None]], now: float
-    ) -> list[tuple[Candidate, LiveInstance | None]]:
-        """Least busy first: tasks in flight, then tasks sent so far, then agent id."""
-        if self._cool_until:
-            pairs = [p for p in pairs if self._cool_until.get(p[0].agent_id, 0.0) <= now]
-        in_flight, dispatched = self.in_flight, self.dispatched
-        return sorted(
-            pairs,
-            key=lambda p: (in_flight[p[0].agent_id], dispatched[p[0].agent_id], p[0].agent_id),
-        )
+    def _ranked(
+        self, entry: _Shape, pairs: list[tuple[Candidate, LiveInstance | None]], skip: set[str]
+    ) -> Iterator[tuple[Candidate, LiveInstance | None]]:
+        """Preference order: idle agents round-robin from the shape's cursor, then busy ones
+        by tasks in flight. Lazy, so the usual choice costs O(1) even with 1,000s of
+        candidates; cooling and skipped agents are left out."""
+        n = len(pairs)
+        start = entry.cursor % n if n else 0
+        now = self._clock()
+        busy: list[tuple[int, int]] = []
+        for step in range(n):
+            index = (start + step) % n
+            agent_id = pairs[index][0].agent_id
+            if agent_id in skip or self._cool_until.get(agent_id, 0.0) > now:
+                continue
+            load = self.in_flight.get(agent_id, 0)
+            if load:
+                busy.append((load, step))
+                continue
+            entry.cursor = index + 1
+            yield pairs[index]
+        for _, step in sorted(busy):
+            index = (start + step) % n
+            entry.cursor = index + 1
+            yield pairs[index]
 
     def _cool(self, agent_id: str, now: float) -> None:
         self._cool_until[agent_id] = now + self.cooldown_s
@@ -366,32 +390,53 @@ class Router:
         self, task: TaskRequest, skip: set[str], *, reserve: bool = True
     ) -> tuple[Candidate, LiveInstance, str, dict[str, Any]]:
         """Choose (and reserve) the next agent; raises NoQualifiedAgent when none is left."""
-        with self._lock:
-            now = self._clock()
-            version = self._graph_version(now)
-            view = self._live_view(now)
-            entry, cached = self._candidates(task.shape(), version)
-            pairs = [p for p in self._live_candidates(entry, view) if p[0].agent_id not in skip]
-            ordered = self._order(pairs, now)
-        source = SOURCE_REGISTRY if view.instances is not None else SOURCE_RAY
-        for candidate, instance in ordered:
-            if instance is None:  # registry down: Ray's named actor, asked outside the lock
-                instance = self._resolve(candidate)
-                if instance is None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                version = self._graph_version(now)
+                view = self._live_view(now)
+                entry, cached = self._candidates(task.shape(), version)
+                pairs = self._live_candidates(entry, view)
+                ranked = self._ranked(entry, pairs, skip)
+                if view.instances is not None:
+                    choice = next(ranked, None)
+                    if choice is None:
+                        break
+                    candidate, instance = choice
+                    assert instance is not None
+                    source = SOURCE_REGISTRY
+                    load = self.in_flight.get(candidate.agent_id, 0)
+                    if reserve:
+                        self.in_flight[candidate.agent_id] += 1
+                        self.dispatched[candidate.agent_id] += 1
+                    facts: dict[str, Any] = {
+                        "qualified": len(entry.candidates),
+                        "live": len(pairs),
+                        "load": load,
+                        "cached": cached,
+                    }
+                    return candidate, instance, source, facts
+                batch = list(itertools.islice(ranked, _RAY_LOOKUP_BATCH))
+            if not batch:
+                break
+            # registry down: ask Ray for the named actors, outside the lock
+            for candidate, _ in batch:
+                resolved = self._resolve(candidate)
+                if resolved is None:
                     skip.add(candidate.agent_id)
                     continue
-            with self._lock:
-                load = self.in_flight[candidate.agent_id]
-                if reserve:
-                    self.in_flight[candidate.agent_id] += 1
-                    self.dispatched[candidate.agent_id] += 1
-            facts = {
-                "qualified": len(entry.candidates),
-                "live": len(pairs) if source == SOURCE_REGISTRY else None,
-                "load": load,
-                "cached": cached,
-            }
-            return candidate, instance, source, facts
+                with self._lock:
+                    load = self.in_flight.get(candidate.agent_id, 0)
+                    if reserve:
+                        self.in_flight[candidate.agent_id] += 1
+                        self.dispatched[candidate.agent_id] += 1
+                facts = {
+                    "qualified": len(entry.candidates),
+                    "live": None,
+                    "load": load,
+                    "cached": cached,
+                }
+                return candidate, resolved, SOURCE_RAY, facts
         raise self._refusal(task, skip)
 
     def _release(self, agent_id: str) -> None:
@@ -550,7 +595,7 @@ def explain_choice(
     if task.organ_id:
         rules.append(f"organ {task.organ_id}")
     if task.min_gpus:
-        rules.append(f"{candidate.num_gpus:g} GPU(s) >= {task.min_gpus:g}")
+        rules.append(f"at least {task.min_gpus:g} GPU(s)")
     if task.requirements:
         rules.append("no policy forbids " + ", ".join(task.requirements))
     qualified = "qualified (" + "; ".join(rules) + ")" if rules else "qualified (no requirements)"
@@ -562,6 +607,6 @@ def explain_choice(
         pool = f"least busy of {facts['qualified']} qualified agent(s)"
     return (
         f"{candidate.agent_id} in organ {candidate.organ_id}: {qualified}; {liveness}; "
-        f"{pool} with {facts['load']} task(s) in flight; ties go to fewer tasks sent, "
-        "then agent id"
+        f"{pool} with {facts['load']} task(s) in flight; ties rotate round-robin in "
+        "agent-id order"
     )

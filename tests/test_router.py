@@ -142,7 +142,7 @@ def test_gpu_agent_is_chosen_when_live(live_fleet: Any) -> None:
     task = {"task_type": "seg", "required_skills": ["object_detection"], "min_gpus": 0.5}
     decision = router.route(task)
     assert decision.agent_id == "vision-gpu-1"
-    assert "1 GPU(s) >= 0.5" in decision.why
+    assert "at least 0.5 GPU(s)" in decision.why
 
 
 def test_organ_inherited_policy_is_never_crossed(live_fleet: Any) -> None:
@@ -215,7 +215,10 @@ def test_load_spreads_across_equally_good_agents(live_fleet: Any) -> None:
     assert sequential == {"llm-summarizer-1": 3, "llm-summarizer-2": 3, "web-researcher-1": 3}
 
     router.in_flight["llm-summarizer-1"] += 5  # busy elsewhere: the others come first
-    assert router.route(task).agent_id != "llm-summarizer-1"
+    assert {router.route(task).agent_id for _ in range(4)} == {
+        "llm-summarizer-2",
+        "web-researcher-1",
+    }
     router.in_flight["llm-summarizer-1"] -= 5
 
     chosen: list[str] = []
@@ -232,7 +235,9 @@ def test_load_spreads_across_equally_good_agents(live_fleet: Any) -> None:
         t.start()
     for t in threads:
         t.join(60)
-    assert Counter(chosen) == {"llm-summarizer-1": 4, "llm-summarizer-2": 4, "web-researcher-1": 4}
+    spread = Counter(chosen)
+    assert set(spread) == {"llm-summarizer-1", "llm-summarizer-2", "web-researcher-1"}
+    assert sum(spread.values()) == 12 and max(spread.values()) <= 6
     assert not router.in_flight  # every reservation was released
 
 
@@ -245,10 +250,11 @@ def test_failed_dispatch_tries_the_next_agent_and_cools_down(live_fleet: Any) ->
     # risk-scorer-1 is live in the registry but has no actor: a dead agent not yet expired
     _register(registry, namespace, {"risk-scorer-1": str(uuid.uuid4())})
     task = {"task_type": "a", "required_skills": ["anomaly_detection"], "organ_id": "finance"}
-    router.dispatched["ledger-analyst-1"] += 10  # so the dead one is tried first
+    router.in_flight["ledger-analyst-1"] += 1  # busy elsewhere, so the dead one is tried first
     routed = router.execute(task)
     assert routed.decision.agent_id == "ledger-analyst-1"
     assert [a for a, _ in routed.decision.failed_attempts] == ["risk-scorer-1"]
+    router.in_flight["ledger-analyst-1"] -= 1
     assert router.execute(task).decision.failed_attempts == ()  # cooling: not tried again
 
     only_dead = {"task_type": "a", "required_models": ["xgboost-risk"]}
