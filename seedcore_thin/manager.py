@@ -194,6 +194,13 @@ class Tier0Manager:
             if took > slow_s:
                 log.warning("%s took %.2f s (slow)", what, took)
 
+    # ------------------------------------------------------------------ routing
+    def execute_task_on_graph_best(self, task: Any) -> Any:
+        """Run ``task`` on the best qualified live agent; a ``router.RoutedResult``."""
+        from seedcore_thin.router import router_for
+
+        return router_for(self).execute(task)
+
     def close(self) -> None:
         self.stop_graph_reconciler()
         if self._reconciler is not None:

@@ -17,6 +17,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -283,12 +284,19 @@ class Router:
         self.in_flight: Counter[str] = Counter()
         self.dispatched: Counter[str] = Counter()
         self._cool_until: dict[str, float] = {}
+        self._owned: Any = None  # a Registry this router opened and must close
 
     @classmethod
     def from_registry(cls, graph: GraphClient, registry: Any, **kwargs: Any) -> Router:
         """A router whose live set is the registry's ``active_instance`` view."""
         namespace = kwargs.pop("namespace", None) or default_namespace()
         return cls(graph, RegistryLive(registry, namespace), namespace=namespace, **kwargs)
+
+    def close(self) -> None:
+        """Close the registry connection pool this router opened (see ``router_for``)."""
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
 
     # --- what changes the cache ------------------------------------------------------------
     def invalidate(self, *, live: bool = True) -> None:
@@ -610,3 +618,37 @@ def explain_choice(
         f"{pool} with {facts['load']} task(s) in flight; ties rotate round-robin in "
         "agent-id order"
     )
+
+
+_routers: weakref.WeakKeyDictionary[Any, Router] = weakref.WeakKeyDictionary()
+_routers_lock = threading.Lock()
+
+
+def router_for(manager: Any) -> Router:
+    """The router of a ``Tier0Manager``: its graph, its registry (``pg_dsn``), its namespace.
+
+    Kept per manager, so in-flight counts and caches are shared by all of its callers; made
+    again when the manager's graph is replaced (``attach_graph``). Without a DSN, liveness
+    comes from Ray's named actors alone.
+    """
+    from seedcore_thin.errors import ConfigError
+
+    if manager.graph is None:
+        raise ConfigError("no graph attached: call attach_graph(client) first")
+    with _routers_lock:
+        router = _routers.get(manager)
+        if router is not None and router.graph is manager.graph:
+            return router
+        if router is not None:
+            router.close()
+        namespace = manager.namespace or manager.settings.namespace
+        if manager.pg_dsn:
+            from seedcore_thin.registry import Registry
+
+            registry = Registry(manager.pg_dsn)
+            router = Router.from_registry(manager.graph, registry, namespace=namespace)
+            router._owned = registry
+        else:
+            router = Router(manager.graph, None, namespace=namespace)
+        _routers[manager] = router
+        return router

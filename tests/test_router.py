@@ -21,7 +21,7 @@ from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnava
 from seedcore_thin.graph import upsert_agent
 from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.registry import InstanceRecord, Registry
-from seedcore_thin.router import LiveInstance, Router, StaticLive
+from seedcore_thin.router import LiveInstance, Router, StaticLive, router_for
 from seedcore_thin.specs import AgentSpec, Resources
 from tests.fixtures_ray import free_port
 
@@ -339,3 +339,26 @@ def test_generated_fleet_routes_only_to_qualified_agents(graph: Any, ray_namespa
     assert {a for a, r in explained.items() if r == []} == set(live_ids)
     for agent_id, reasons in explained.items():
         assert (reasons == [] or reasons[0].startswith("not live")) == ok(by_id[agent_id])
+
+
+def test_manager_execute_task_on_graph_best(
+    fleet_graph: Any, registry: Registry, pg_dsn: str, fleet_actors: tuple[str, dict[str, str]]
+) -> None:
+    from seedcore_thin.manager import Tier0Manager
+
+    namespace, started = fleet_actors
+    _register(registry, namespace, {"translator-1": started["translator-1"]})
+    manager = Tier0Manager(graph=fleet_graph, namespace=namespace, pg_dsn=pg_dsn)
+    try:
+        routed = manager.execute_task_on_graph_best(
+            {"task_type": "translate", "required_skills": ["translation"], "data": {"t": "hi"}}
+        )
+        assert routed.decision.agent_id == "translator-1"
+        assert routed.result["result"] == {"t": "hi"}
+        with pytest.raises(NoQualifiedAgent):  # live, qualified agents only
+            manager.execute_task_on_graph_best(
+                {"task_type": "s", "required_skills": ["segmentation"]}
+            )
+    finally:
+        router_for(manager).close()
+        manager.close()
