@@ -7,16 +7,19 @@ it wants to be live, so liveness is exactly what the test says.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import ray
 
 from seedcore_thin import actors
+from seedcore_thin.cli import route as route_cli
 from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnavailable
 from seedcore_thin.graph import upsert_agent
 from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
@@ -362,3 +365,52 @@ def test_manager_execute_task_on_graph_best(
     finally:
         router_for(manager).close()
         manager.close()
+
+
+def _task_file(tmp_path: Path, body: dict[str, Any]) -> str:
+    path = tmp_path / f"task-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return str(path)
+
+
+def test_route_cli_exit_codes_and_explain(
+    fleet_graph: Any,
+    graph_uri: str,
+    registry: Registry,
+    pg_dsn: str,
+    fleet_actors: tuple[str, dict[str, str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    namespace, started = fleet_actors
+    _register(registry, namespace, started)
+    common = ["--graph-uri", graph_uri, "--pg-dsn", pg_dsn, "--namespace", namespace]
+    research = _task_file(
+        tmp_path,
+        {"task_type": "r", "required_skills": ["summarization"], "requires_external_network": True},
+    )
+
+    assert route_cli.main([research, "--json", "--execute", *common]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["routed"] is True
+    assert doc["decision"]["agent_id"] in SUMMARIZERS - {"ledger-analyst-1"}
+    assert doc["result"]["agent_id"] == doc["decision"]["agent_id"]
+
+    assert route_cli.main([research, "--explain", *common]) == 0
+    text = capsys.readouterr().out
+    assert "routed task" in text and "why" in text
+    assert "ledger-analyst-1" in text
+    assert "policy no_external_egress forbids external_network (through organ finance)" in text
+
+    blocked = _task_file(
+        tmp_path,
+        {"task_type": "r", "required_skills": ["anomaly_detection"], "requires": ["pii_export"]},
+    )
+    assert route_cli.main([blocked, *common]) == 4
+    text = capsys.readouterr().out
+    assert "no qualified live agent" in text
+    assert "risk-scorer-1" in text and "policy pii_restricted forbids pii_export" in text
+
+    bad = _task_file(tmp_path, {"task_type": "r", "min_gpus": "two"})
+    assert route_cli.main([bad, *common]) == 1
+    assert "min_gpus" in capsys.readouterr().err

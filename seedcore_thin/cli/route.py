@@ -1,0 +1,172 @@
+"""``scripts/route.py TASK.json``: route one task to the best qualified live agent, and say why.
+
+Prints the choice (agent, instance, why, decision latency); ``--explain`` adds a table with
+every agent of the fleet and the reasons it would not take the task; ``--execute`` also runs
+the task on the chosen agent through Ray. A refusal always prints the table: the reasons are
+the answer. ``TASK.json`` may be ``-`` for standard input.
+
+Exit codes: 0 routed, 4 no qualified live agent, 1 an error (bad task, unreachable graph).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from seedcore_thin.config import Settings, state_dir
+from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
+from seedcore_thin.router import LiveInstance, RayDispatcher, Router, RoutingDecision
+from seedcore_thin.tasks import TaskRequest
+
+EXIT_ROUTED, EXIT_ERROR, EXIT_NO_AGENT = 0, 1, 4
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="route.py", description=__doc__.splitlines()[0])
+    p.add_argument("task", help="a JSON file holding one task, or - for standard input")
+    p.add_argument("--explain", action="store_true", help="also print every agent's reasons")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--execute", action="store_true", help="also run the task on the agent")
+    p.add_argument("--graph-uri", help="default: SEEDCORE_GRAPH_URI")
+    p.add_argument("--pg-dsn", help="default: SEEDCORE_PG_DSN, else the embedded stack")
+    p.add_argument("--namespace", help="Ray namespace of agents that name none")
+    return p
+
+
+class _LazyRayDispatcher(RayDispatcher):
+    """Joins Ray only when needed (``--execute``, or the registry is down)."""
+
+    def __init__(self, settings: Settings, namespace: str) -> None:
+        super().__init__()
+        self._settings, self._namespace = settings, namespace
+
+    def _join(self) -> None:
+        from seedcore_thin.embedded.ray import connect_ray
+
+        connect_ray(self._settings, start=False, namespace=self._namespace)
+
+    def execute(self, instance: LiveInstance, payload: Mapping[str, Any], timeout_s: float) -> Any:
+        self._join()
+        return super().execute(instance, payload, timeout_s)
+
+    def lookup(self, agent_id: str, namespace: str) -> LiveInstance | None:
+        self._join()
+        return super().lookup(agent_id, namespace)
+
+
+def read_task(source: str) -> TaskRequest:
+    """The task in a file (or ``-``); InvalidTask names the bad field."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidTask("<file>", f"cannot read {source}: {exc.strerror or exc}") from None
+    return TaskRequest.parse(text)
+
+
+def print_decision(decision: RoutingDecision, out: TextIO) -> None:
+    out.write(f"routed task {decision.task_id} -> {decision.agent_id}\n")
+    out.write(f"  organ      {decision.organ_id}\n")
+    out.write(f"  instance   {decision.instance_id} ({decision.live_source})\n")
+    out.write(f"  actor      {decision.namespace}/{decision.actor_name}\n")
+    out.write(f"  why        {decision.why}\n")
+    cached = ", candidates from cache" if decision.cached else ""
+    out.write(f"  decided in {decision.latency_ms:.2f} ms{cached}\n")
+
+
+def print_reasons(reasons: Mapping[str, Sequence[str]], chosen: str | None, out: TextIO) -> None:
+    """One line per agent: qualified ones first, then the refused with their reasons."""
+    width = max([len("AGENT"), *(len(a) for a in reasons)])
+    out.write(f"{'AGENT':<{width}}  VERDICT\n")
+    ordered = sorted(reasons, key=lambda a: (bool(reasons[a]), a))
+    for agent_id in ordered:
+        why = reasons[agent_id]
+        if not why:
+            verdict = "qualified, live" + (" (chosen)" if agent_id == chosen else "")
+        else:
+            verdict = "; ".join(why)
+        out.write(f"{agent_id:<{width}}  {verdict}\n")
+
+
+def _pg_dsn(explicit: str | None, settings: Settings) -> str | None:
+    if explicit or settings.pg_dsn:
+        return explicit or settings.pg_dsn
+    from seedcore_thin.embedded.postgres import postgres_status
+
+    return postgres_status(state_dir())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args, sys.stdout)
+    except SeedcoreError as exc:
+        if args.json:
+            print(json.dumps({"routed": False, "error": type(exc).__name__, "message": str(exc)}))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    from seedcore_thin.graph import connect_graph
+    from seedcore_thin.registry import Registry
+
+    task = read_task(args.task)  # a malformed task fails before anything is contacted
+    settings = Settings.from_env()
+    namespace = args.namespace or settings.namespace
+    dsn = _pg_dsn(args.pg_dsn, settings)
+    graph = connect_graph(args.graph_uri or settings.graph_uri)
+    registry = Registry(dsn) if dsn else None
+    dispatcher = _LazyRayDispatcher(settings, namespace)
+    try:
+        if registry is not None:
+            router = Router.from_registry(
+                graph, registry, namespace=namespace, dispatcher=dispatcher
+            )
+        else:
+            router = Router(graph, None, namespace=namespace, dispatcher=dispatcher)
+        return _route(router, task, args, out)
+    finally:
+        if registry is not None:
+            registry.close()
+        graph.close()
+
+
+def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: TextIO) -> int:
+    result: Any = None
+    try:
+        if args.execute:
+            routed = router.execute(task)
+            decision, result = routed.decision, routed.result
+        else:
+            decision = router.route(task)
+    except NoQualifiedAgent as refusal:
+        if args.json:
+            refused = {"routed": False, "error": "NoQualifiedAgent", "reasons": refusal.reasons}
+            out.write(json.dumps(refused, indent=2) + "\n")
+        else:
+            out.write(f"no qualified live agent for task {task.task_id} ({task.task_type})\n")
+            print_reasons(refusal.reasons, None, out)
+        return EXIT_NO_AGENT
+    reasons = router.explain(task) if args.explain else None
+    if args.json:
+        doc: dict[str, Any] = {"routed": True, "decision": decision.as_dict()}
+        if args.execute:
+            doc["result"] = result
+        if reasons is not None:
+            doc["reasons"] = reasons
+        out.write(json.dumps(doc, indent=2, default=str) + "\n")
+        return EXIT_ROUTED
+    print_decision(decision, out)
+    if args.execute:
+        out.write(f"  result     {json.dumps(result, default=str)}\n")
+    if reasons is not None:
+        out.write("\n")
+        print_reasons(reasons, decision.agent_id, out)
+    return EXIT_ROUTED
