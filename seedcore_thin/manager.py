@@ -201,8 +201,17 @@ class Tier0Manager:
 
         return router_for(self).execute(task)
 
+    def explain_task(self, task: Any) -> dict[str, list[str]]:
+        """Every agent's reasons not to take ``task``; an empty list means it qualifies."""
+        from seedcore_thin.router import router_for
+
+        return router_for(self).explain(task)
+
     def close(self) -> None:
+        from seedcore_thin.router import close_router_for
+
         self.stop_graph_reconciler()
+        close_router_for(self)
         if self._reconciler is not None:
             self._reconciler.close()
             self._reconciler = None

@@ -652,3 +652,11 @@ def router_for(manager: Any) -> Router:
             router = Router(manager.graph, None, namespace=namespace)
         _routers[manager] = router
         return router
+
+
+def close_router_for(manager: Any) -> None:
+    """Close the manager's router (and its registry pool) if it has one."""
+    with _routers_lock:
+        router = _routers.pop(manager, None)
+    if router is not None:
+        router.close()

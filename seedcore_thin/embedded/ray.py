@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import signal
 import socket
@@ -68,10 +69,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: Ray replaces ``--node-ip-address=127.0.0.1`` with the machine's routable address and then
+#: binds its gRPC servers there; with this switch off it keeps the loopback address, so the
+#: embedded stack listens on 127.0.0.1 only (see docs/architecture.md, "Security").
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def keep_ray_on_loopback() -> None:
+    """Keep this process's Ray on 127.0.0.1 unless ``RAY_ADDRESS`` names another host.
+
+    Ray reads the switch when it is imported, so the package calls this on import. A driver
+    joining a remote cluster (``RAY_ADDRESS=10.0.0.5:6379`` or ``ray://...``) needs its
+    routable address and is left alone.
+    """
+    address = os.environ.get("RAY_ADDRESS", "")
+    host = address.rpartition(":")[0] if "://" not in address else "remote"
+    if not address or host in {"127.0.0.1", "localhost", "[::1]"}:
+        for key, value in LOOPBACK_ONLY.items():
+            os.environ.setdefault(key, value)
+
+
 def ray_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RAY_AUTH_MODE", "disabled")
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    env.update(LOOPBACK_ONLY)
     env.pop("RAY_ADDRESS", None)
     return env
 
@@ -162,9 +184,19 @@ def connect_ray(
     address = settings.ray_address or ray_status() or (start_ray() if start else None)
     try:
         if address:
-            ray.init(address=address, namespace=namespace, log_to_driver=False)
+            ray.init(
+                address=address,
+                namespace=namespace,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
             return address
-        ray.init(include_dashboard=False, namespace=namespace, log_to_driver=False)
+        ray.init(
+            include_dashboard=False,
+            namespace=namespace,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     except ConnectionError as exc:
         raise ConfigError(f"cannot join Ray at {address}: {exc}") from exc
     return "local"
