@@ -80,6 +80,17 @@ def ray_namespace(ray_session: str) -> Iterator[str]:
         actors.kill(name, space, wait_s=2.0)
 
 
+#: Ray rewrites 127.0.0.1 to the machine's routable address when multi-node clusters are on
+#: (and ``ray start --address`` refuses to join when they are off), so the two-node cluster
+#: lives on other loopback addresses, which Ray keeps as given.
+HEAD_IP = "127.0.0.2"
+
+
+def cluster_env() -> dict[str, str]:
+    """Environment for the nodes and drivers of a multi-node loopback cluster."""
+    return {**ray_env(), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
+
+
 @dataclass
 class LoopbackCluster:
     """Ray nodes on 127.0.0.1 started with ``ray start --block``, each its own process group."""
@@ -90,13 +101,13 @@ class LoopbackCluster:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{HEAD_IP}:{self.port}"
 
-    def _start(self, args: list[str], log: str) -> None:
+    def _start(self, args: list[str], log: str, *, node_ip: str) -> None:
         with open(Path(self.temp_dir) / log, "wb") as out:
             proc = subprocess.Popen(
-                [RAY_BIN, "start", "--block", "--node-ip-address", "127.0.0.1", *args],
-                env=ray_env(),
+                [RAY_BIN, "start", "--block", "--node-ip-address", node_ip, *args],
+                env=cluster_env(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -117,6 +128,7 @@ class LoopbackCluster:
                 "--disable-usage-stats",
             ],
             "head.log",
+            node_ip=HEAD_IP,
         )
 
     def add_node(self, *, num_cpus: float, num_gpus: float) -> None:
@@ -128,6 +140,7 @@ class LoopbackCluster:
                 "--disable-usage-stats",
             ],
             f"node{len(self.procs)}.log",
+            node_ip=f"127.0.0.{len(self.procs) + 2}",
         )
 
     def stop(self) -> None:
@@ -151,14 +164,19 @@ class LoopbackCluster:
 def wait_for_resources(address: str, need: dict[str, float], timeout_s: float = 90.0) -> None:
     """Poll the cluster from a short-lived driver until it reports ``need``."""
     probe = (
-        f"import json, ray; ray.init(address={address!r}, log_to_driver=False); "
+        f"import json, ray; ray.init(address={address!r}, log_to_driver=False, "
+        f"_node_ip_address={address.rpartition(':')[0]!r}); "
         "print(json.dumps(ray.cluster_resources()))"
     )
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
         done = subprocess.run(
-            [sys.executable, "-c", probe], env=ray_env(), capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", probe],
+            env=cluster_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
         if done.returncode == 0:

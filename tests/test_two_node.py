@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_ray import LoopbackCluster, ray_env
+from tests.fixtures_ray import LoopbackCluster, cluster_env
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -24,7 +24,8 @@ from seedcore_thin.graph.memory import MemoryGraphClient
 from seedcore_thin.reconciler import Reconciler
 from seedcore_thin.specs import AgentSpec
 
-ray.init(address=sys.argv[1], log_to_driver=False)
+ray.init(address=sys.argv[1], log_to_driver=False,
+         _node_ip_address=sys.argv[1].rpartition(":")[0])
 ns = "two-node"
 def spec(agent_id, gpus):
     return AgentSpec(agent_id=agent_id, organ_id="vision",
@@ -49,7 +50,7 @@ for _, name in actors.named_actors([ns]):
 def test_gpu_agents_land_on_the_gpu_node(two_node_cluster: LoopbackCluster) -> None:
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, two_node_cluster.address],
-        env=ray_env(),
+        env=cluster_env(),
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
