@@ -1,6 +1,9 @@
-"""Settings read from the environment, in one place, with their defaults.
+"""Settings the runtime reads from the environment, with their defaults.
 
-Every variable the README lists is read here and nowhere else.
+The README's configuration table lists every variable. The embedded stack's own knobs
+(``SEEDCORE_PG_PORT``, ``SEEDCORE_FALKORDB_PORT``, ``SEEDCORE_TEST_PG_DSN``) are read by the
+modules in ``seedcore_thin/embedded`` that own them, and Neo4j credentials by the Neo4j
+backend, so that this module never imports a driver.
 """
 
 from __future__ import annotations

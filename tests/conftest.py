@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import seedcore_thin  # noqa: F401  (first: it keeps every test Ray on loopback)
+
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 

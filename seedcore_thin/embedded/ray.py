@@ -84,9 +84,15 @@ def keep_ray_on_loopback() -> None:
     """
     address = os.environ.get("RAY_ADDRESS", "")
     host = address.rpartition(":")[0] if "://" not in address else "remote"
-    if not address or host in {"127.0.0.1", "localhost", "[::1]"}:
-        for key, value in LOOPBACK_ONLY.items():
-            os.environ.setdefault(key, value)
+    if address and host not in {"127.0.0.1", "localhost", "[::1]"}:
+        return
+    for key, value in LOOPBACK_ONLY.items():
+        os.environ.setdefault(key, value)
+    # When ray was imported first it has already read the switch; its module constant is
+    # what it consults at run time, so tell it too (workers inherit the environment).
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+        setattr(constants, "ENABLE_RAY_CLUSTER", False)  # noqa: B010
 
 
 def ray_env() -> dict[str, str]:
@@ -178,6 +184,7 @@ def connect_ray(
 
     if ray.is_initialized():
         return str(ray.get_runtime_context().gcs_address)
+    keep_ray_on_loopback()
     settings = settings or Settings.from_env()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
