@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from seedcore_thin.config import Settings, default_graph_uri, state_dir
-from seedcore_thin.errors import NoQualifiedAgent, SeedcoreError
+from seedcore_thin.errors import ConfigError, NoQualifiedAgent, SeedcoreError
 
 SAMPLE_TASKS: list[tuple[str, dict[str, Any]]] = [
     (
@@ -75,15 +75,13 @@ def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
         print("  " + line.format(*row))
 
 
-def bring_up_stack() -> dict[str, str]:
-    """Start (or find) PostgreSQL, FalkorDB and Ray; return how to reach each."""
+def bring_up_stack() -> None:
+    """Start (or find) PostgreSQL, FalkorDB and Ray, and say where each is."""
     from seedcore_thin.cli.stack import COMPONENTS
 
     home = state_dir()
-    where = {component.name: component.up(home) for component in COMPONENTS}
-    for name, address in where.items():
-        print(f"  {name:<9} {address}")
-    return where
+    for component in COMPONENTS:
+        print(f"  {component.name:<9} {component.up(home)}")
 
 
 def migrate(pg_dsn: str, graph: Any) -> None:
@@ -180,6 +178,7 @@ def route_samples(manager: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from seedcore_thin.embedded.postgres import resolve_dsn
     from seedcore_thin.embedded.ray import connect_ray
     from seedcore_thin.graph import connect_graph
     from seedcore_thin.manager import Tier0Manager
@@ -188,8 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("seedcore_thin demo: desired state in a graph, liveness in PostgreSQL, agents on Ray")
     try:
         _step(1, "The embedded stack (loopback only, no Docker)")
-        where = bring_up_stack()
-        pg_dsn = where["postgres"]
+        bring_up_stack()
+        pg_dsn = resolve_dsn(state_dir())
+        if pg_dsn is None:
+            raise ConfigError("PostgreSQL did not come up; see .seedcore/pg/run/postgres.log")
         settings = Settings.from_env()
         graph = connect_graph(default_graph_uri())
 

@@ -53,7 +53,7 @@ class PostgresComponent:
         if external:
             if not postgres.reachable(external):
                 raise SeedcoreError(f"{self.env_var} is set but the server does not answer")
-            return external
+            return postgres.redact_dsn(external)
         return postgres.start_postgres(home)
 
     def down(self, home: Path) -> None:
@@ -67,7 +67,7 @@ class PostgresComponent:
 
         external = os.environ.get(self.env_var)
         if external:
-            return external if postgres.reachable(external) else None
+            return postgres.redact_dsn(external) if postgres.reachable(external) else None
         return postgres.postgres_status(home)
 
 

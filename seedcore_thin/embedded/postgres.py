@@ -327,3 +327,16 @@ def scratch_database(server_dsn: str, kind: str, template: str | None = None) ->
         yield dsn
     finally:
         drop_database(server_dsn, name)
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced, for printing and logs."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparsable DSN>"
+    if "password" in params:
+        params["password"] = "***"
+    return make_conninfo("", **params)
