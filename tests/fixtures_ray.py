@@ -8,6 +8,7 @@ process group, and we stop exactly those groups.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -161,8 +162,21 @@ class LoopbackCluster:
                 proc.wait(5)
 
 
-def wait_for_resources(address: str, need: dict[str, float], timeout_s: float = 90.0) -> None:
-    """Poll the cluster from a short-lived driver until it reports ``need``."""
+def _port_open(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, int(port))) == 0
+
+
+def wait_for_resources(
+    address: str, need: dict[str, float], logs: Path, timeout_s: float = 120.0
+) -> None:
+    """Poll the cluster from a short-lived driver until it reports ``need``.
+
+    A driver started before the GCS listens can hang far longer than the GCS takes to come
+    up, so the port is awaited first and a hung probe is retried rather than fatal.
+    """
     probe = (
         f"import json, ray; ray.init(address={address!r}, log_to_driver=False, "
         f"_node_ip_address={address.rpartition(':')[0]!r}); "
@@ -171,22 +185,30 @@ def wait_for_resources(address: str, need: dict[str, float], timeout_s: float = 
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
-        done = subprocess.run(
-            [sys.executable, "-c", probe],
-            env=cluster_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+        if not _port_open(address):
+            last = f"nothing listens on {address} yet"
+            time.sleep(0.5)
+            continue
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", probe],
+                env=cluster_env(),
+                capture_output=True,
+                text=True,
+                timeout=45,
+            )
+        except subprocess.TimeoutExpired:
+            last = "a probe driver hung for 45 s"
+            continue
+        out = done.stdout.strip()
+        last = out.splitlines()[-1] if out else done.stderr[-500:]
         if done.returncode == 0:
-            import json
-
             have = json.loads(last)
             if all(have.get(k, 0) >= v for k, v in need.items()):
                 return
         time.sleep(1)
-    raise TimeoutError(f"cluster at {address} never reported {need}: {last}")
+    tails = "\n".join(f"--- {log.name}\n{log.read_text()[-1500:]}" for log in logs.glob("*.log"))
+    raise TimeoutError(f"cluster at {address} never reported {need}: {last}\n{tails}")
 
 
 @pytest.fixture(scope="module")
@@ -195,9 +217,9 @@ def two_node_cluster() -> Iterator[LoopbackCluster]:
     cluster = LoopbackCluster(temp_dir=tempfile.mkdtemp(prefix="rc", dir="/tmp"))
     try:
         cluster.start_head(num_cpus=2)
-        wait_for_resources(cluster.address, {"CPU": 2})
+        wait_for_resources(cluster.address, {"CPU": 2}, Path(cluster.temp_dir))
         cluster.add_node(num_cpus=1, num_gpus=1)
-        wait_for_resources(cluster.address, {"CPU": 3, "GPU": 1})
+        wait_for_resources(cluster.address, {"CPU": 3, "GPU": 1}, Path(cluster.temp_dir))
         yield cluster
     finally:
         cluster.stop()
