@@ -124,7 +124,6 @@ class LoopbackCluster:
                 "--num-gpus=0",
                 "--include-dashboard=false",
                 f"--dashboard-port={free_port()}",
-                f"--ray-client-server-port={free_port()}",
                 f"--temp-dir={self.temp_dir}",
                 "--disable-usage-stats",
             ],

@@ -128,7 +128,6 @@ def start_ray(home: Path | None = None, *, num_cpus: float | None = None) -> str
         f"--port={port}",
         "--include-dashboard=false",
         f"--dashboard-port={_free_port()}",
-        f"--ray-client-server-port={_free_port()}",
         f"--temp-dir={_temp_dir(home)}",
         "--disable-usage-stats",
     ]  # fmt: skip
