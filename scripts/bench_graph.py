@@ -16,19 +16,14 @@ Targets: 10,000 specs read in <= 1,000 ms; the version check <= 5 ms.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from seedcore_thin.embedded.falkordb import PORT_ENV, start_falkordb, stop_falkordb
+from benchkit import graph_bench_main, median_ms
+
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.graph.migrations import migrate_graph
@@ -38,16 +33,6 @@ from seedcore_thin.specs import agent_specs_from_rows
 SIZES = {"1k": 1_000, "10k": 10_000}
 TARGET_LIST_10K_MS = 1_000.0
 TARGET_VERSION_MS = 5.0
-
-
-def _median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
-    fn()  # warm up: FalkorDB's plan cache, the client's schema cache
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def _naive_read(client: FalkorDBGraphClient) -> int:
@@ -74,8 +59,8 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         specs = client.read_agent_specs()
         if len(specs.valid) != n_agents or specs.invalid:
             raise SystemExit(f"bench: read {len(specs.valid)} valid specs of {n_agents}")
-        list_ms = _median_ms(client.read_agent_specs)
-        query_ms = _median_ms(lambda: client.run("list_agent_specs"))
+        list_ms = median_ms(client.read_agent_specs)
+        query_ms = median_ms(lambda: client.run("list_agent_specs"))
         start = time.perf_counter()
         if _naive_read(client) != n_agents:
             raise SystemExit("bench: the naive baseline read a different fleet")
@@ -137,29 +122,7 @@ def run(server_uri: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench_graph.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--graph-uri",
-        help="falkordb://HOST:PORT of a running server (default: a private embedded one)",
-    )
-    args = parser.parse_args(argv)
-    if args.graph_uri:
-        result = run(args.graph_uri.rstrip("/"))
-    else:
-        with tempfile.TemporaryDirectory(prefix="seedcore-bench-graph-") as tmp:
-            home = Path(tmp)
-            os.environ.pop(PORT_ENV, None)  # a free port, never a configured one
-            try:
-                result = run(start_falkordb(home))
-            finally:
-                stop_falkordb(home)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:32s} {value}")
-    return 0 if result["meets_targets"] else 1
+    return graph_bench_main("bench_graph.py", __doc__.split("\n")[0], run, argv)
 
 
 if __name__ == "__main__":

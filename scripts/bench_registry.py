@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from benchkit import median_ms
 from psycopg.types.json import Jsonb
 
 from seedcore_thin.config import state_dir
@@ -30,16 +29,6 @@ from seedcore_thin.registry import Registry
 
 BATCH = 1000
 ROUNDS = 5
-
-
-def _median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
-    fn()  # warm up: plan caches, prepared statements
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def _register(dsn: str, epoch: uuid.UUID, ids: list[uuid.UUID]) -> None:
@@ -82,9 +71,9 @@ def run(dsn: str, n: int) -> dict[str, float | int]:
         if accepted != n * ROUNDS:
             raise SystemExit(f"beat_many accepted {accepted} of {n * ROUNDS}")
 
-        active_ms = _median_ms(reg.active_instances)
+        active_ms = median_ms(reg.active_instances)
         with psycopg.connect(dsn, autocommit=True) as conn:
-            view_ms = _median_ms(lambda: conn.execute(sql("active_instance_count")).fetchone())
+            view_ms = median_ms(lambda: conn.execute(sql("active_instance_count")).fetchone())
         if len(reg.active_instances()) != n:
             raise SystemExit("active_instance does not list every instance")
 

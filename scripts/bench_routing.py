@@ -26,20 +26,16 @@ times ``active_instance``). Targets at 10,000 agents: uncached p99 <= 10 ms, cac
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from seedcore_thin.embedded.falkordb import PORT_ENV, start_falkordb, stop_falkordb
+from benchkit import graph_bench_main
+
 from seedcore_thin.errors import NoQualifiedAgent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.fleetgen import CAPABILITIES, GeneratedFleet, generate_fleet, load_fleet
@@ -236,29 +232,7 @@ def run(server_uri: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench_routing.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--graph-uri",
-        help="falkordb://HOST:PORT of a running server (default: a private embedded one)",
-    )
-    args = parser.parse_args(argv)
-    if args.graph_uri:
-        result = run(args.graph_uri.rstrip("/"))
-    else:
-        with tempfile.TemporaryDirectory(prefix="seedcore-bench-route-") as tmp:
-            home = Path(tmp)
-            os.environ.pop(PORT_ENV, None)  # a free port, never a configured one
-            try:
-                result = run(start_falkordb(home))
-            finally:
-                stop_falkordb(home)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:34s} {value}")
-    return 0 if result["meets_targets"] else 1
+    return graph_bench_main("bench_routing.py", __doc__.split("\n")[0], run, argv)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from seedcore_thin.embedded import read_int
 from seedcore_thin.errors import ConfigError, GraphUnavailable
 
 PORT_ENV = "SEEDCORE_FALKORDB_PORT"
@@ -49,13 +50,6 @@ def _pidfile(home: Path) -> Path:
 
 def _portfile(home: Path) -> Path:
     return home / "falkordb.port"
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _alive(pid: int) -> bool:
@@ -100,7 +94,7 @@ def _choose_port(home: Path) -> int:
         if not 0 < port < 65536:
             raise ConfigError(f"{PORT_ENV} must be 1..65535, got {port}")
         return port
-    previous = _read_int(_portfile(home))
+    previous = read_int(_portfile(home))
     if previous and _port_is_free(previous):
         return previous  # a stable URI across restarts when possible
     with socket.socket() as probe:
@@ -126,7 +120,7 @@ def _uri(port: int) -> str:
 def falkordb_status(home: Path) -> str | None:
     """The URI of the embedded server under ``home`` when it runs and answers, else None."""
     home = Path(home).resolve()
-    pid, port = _read_int(_pidfile(home)), _read_int(_portfile(home))
+    pid, port = read_int(_pidfile(home)), read_int(_portfile(home))
     if pid is None or port is None or not _alive(pid):
         return None
     return _uri(port) if _ping(port) else None
@@ -186,7 +180,7 @@ def stop_falkordb(home: Path) -> bool:
     """Stop the embedded server of ``home`` (it saves on SIGTERM); False if none ran."""
     home = Path(home).resolve()
     with _locked(home):
-        pid = _read_int(_pidfile(home))
+        pid = read_int(_pidfile(home))
         if pid is None or not _alive(pid):
             _pidfile(home).unlink(missing_ok=True)
             return False

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from seedcore_thin.config import Settings, state_dir
+from seedcore_thin.embedded import read_int
 from seedcore_thin.errors import ConfigError, SeedcoreError
 
 START_TIMEOUT_S = 60.0
@@ -38,13 +39,6 @@ def _temp_dir(home: Path) -> str:
     """Ray's session dir holds unix sockets (path limit ~107 bytes): keep it short."""
     digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:8]
     return f"/tmp/sc-ray-{digest}"
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _alive(pid: int) -> bool:
@@ -107,7 +101,7 @@ def ray_env() -> dict[str, str]:
 def ray_status(home: Path | None = None) -> str | None:
     """The embedded head's address when it runs, else None."""
     folder = _dir(home or state_dir())
-    pid, port = _read_int(folder / "pid"), _read_int(folder / "port")
+    pid, port = read_int(folder / "pid"), read_int(folder / "port")
     if pid is None or port is None or not _alive(pid) or not _port_open(port):
         return None
     return f"127.0.0.1:{port}"
@@ -153,7 +147,7 @@ def start_ray(home: Path | None = None, *, num_cpus: float | None = None) -> str
 def stop_ray(home: Path | None = None) -> bool:
     """Stop the embedded head's process group; False when it was not running."""
     folder = _dir(home or state_dir())
-    pid = _read_int(folder / "pid")
+    pid = read_int(folder / "pid")
     if pid is None or not _alive(pid):
         (folder / "pid").unlink(missing_ok=True)
         return False
