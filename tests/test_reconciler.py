@@ -130,6 +130,29 @@ def test_example_fleet_create_replace_remove(
         rec.close()
 
 
+def test_invalid_spec_is_reported_and_its_running_actor_kept(
+    fleet_graph: FalkorDBGraphClient, pg_dsn: str, ray_namespace: str
+) -> None:
+    """A hand edit that breaks a spec never takes its agent down; fixing it needs no restart."""
+    ns = ray_namespace
+    rec = Reconciler(fleet_graph, pg_dsn=pg_dsn, namespace=ns, beat_sec=1.0)
+    try:
+        rec.reconcile()
+        before = running(ns)
+        assert "risk-scorer-1" in before
+
+        corrupt = ROOT / "cypher" / "fixtures" / "tests" / "corrupt_agent_cpus.cypher"
+        fleet_graph.execute_statement(corrupt.read_text(), {"agent_id": "risk-scorer-1"})
+        broken = rec.plan()
+        assert [(i.agent_id, i.field) for i in broken.invalid] == [("risk-scorer-1", "num_cpus")]
+        assert not broken.remove and not broken.replace and not broken.create
+        report = rec.reconcile()
+        assert report.ok
+        assert running(ns) == before  # same actors, same spec hashes: nothing was touched
+    finally:
+        rec.close()
+
+
 # ---------------------------------------------------------------- strict mode
 
 
