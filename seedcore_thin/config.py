@@ -9,7 +9,7 @@ backend, so that this module never imports a driver.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from seedcore_thin.errors import ConfigError
@@ -60,7 +60,6 @@ class Settings:
     beat_sec: float = 5.0
     strict_reconcile: bool = False
     mass_removal_share: float = 0.5
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -315,12 +315,13 @@ class Reconciler:
             report.warnings.append("audit skipped: no lease in PostgreSQL (registry down)")
 
         lost: str | None = None
+        totals = actors.cluster_totals()  # once per pass: every create checks placement
         # archive and remove free names that creates may need: run them first
         first = [a for a in steps if a.kind in ("archive", "remove")]
         then = [a for a in steps if a.kind not in ("archive", "remove")]
         for batch in (first, then):
             if lost is None:
-                lost = self._run_batch(batch, report, progress)
+                lost = self._run_batch(batch, report, progress, totals)
             else:
                 for action in batch:
                     report.outcomes.append(Outcome(action, "skipped", f"lease lost: {lost}"))
@@ -336,7 +337,11 @@ class Reconciler:
         return report
 
     def _run_batch(
-        self, batch: list[Action], report: ApplyReport, progress: Progress | None
+        self,
+        batch: list[Action],
+        report: ApplyReport,
+        progress: Progress | None,
+        totals: dict[str, float],
     ) -> str | None:
         """Run steps with bounded concurrency; renew the lease while waiting. Lost -> why."""
         if not batch:
@@ -348,7 +353,9 @@ class Reconciler:
         with ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="reconcile"
         ) as pool:
-            futures: dict[Future[Outcome], Action] = {pool.submit(self._step, a): a for a in batch}
+            futures: dict[Future[Outcome], Action] = {
+                pool.submit(self._step, a, totals): a for a in batch
+            }
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=renew_every, return_when=FIRST_COMPLETED)
@@ -411,16 +418,16 @@ class Reconciler:
             report.warnings.append(f"audit of {a.agent_id} failed: {exc}")
         return None
 
-    def _step(self, action: Action) -> Outcome:
+    def _step(self, action: Action, totals: dict[str, float]) -> Outcome:
         """One step, isolated: any exception becomes a failed outcome."""
         start = time.monotonic()
         try:
             info = None
             if action.kind == "create":
-                result, detail, info = self._start(action)
+                result, detail, info = self._start(action, totals)
             elif action.kind == "replace":
                 actors.kill(action.agent_id, action.namespace)
-                result, detail, info = self._start(action)
+                result, detail, info = self._start(action, totals)
             elif action.kind == "remove":
                 gone = actors.kill(action.agent_id, action.namespace)
                 result, detail = "succeeded", {"was_running": gone}
@@ -438,7 +445,9 @@ class Reconciler:
         info = found[0].info if found and found[0].info else {}
         return {"namespace": action.namespace, "name": action.agent_id, **dict(info)}
 
-    def _start(self, action: Action) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    def _start(
+        self, action: Action, totals: dict[str, float]
+    ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
         spec = action.spec
         if not isinstance(spec, AgentSpec):
             raise SeedcoreError(f"no spec to start {action.agent_id}")
@@ -451,7 +460,7 @@ class Reconciler:
                 raise
             if found[0].info.get("spec_hash") != action.spec_hash:
                 raise SeedcoreError(f"{action.agent_id} exists with another spec") from None
-        problem = actors.placement_problem(spec, actors.cluster_totals())
+        problem = actors.placement_problem(spec, totals)
         if problem is not None:
             return "pending", {"pending_reason": problem}, None
         info = actors.wait_ready(handle, self.ready_timeout_s)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -12,10 +11,10 @@ from seedcore_thin.errors import SeedcoreError
 
 
 def _migrate_pg(dsn: str | None, dry_run: bool) -> list[str]:
-    from seedcore_thin.embedded.postgres import postgres_status
+    from seedcore_thin.embedded.postgres import resolve_dsn
     from seedcore_thin.migrations import migrate_postgres
 
-    dsn = dsn or postgres_status(state_dir())
+    dsn = dsn or resolve_dsn(state_dir())
     if not dsn:
         raise SeedcoreError(
             "no PostgreSQL: pass --pg-dsn, set SEEDCORE_PG_DSN or run `scripts/stack.py up`"
@@ -48,7 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pg-dsn",
-        default=os.environ.get("SEEDCORE_PG_DSN"),
         help="PostgreSQL DSN (default SEEDCORE_PG_DSN, else the embedded stack's)",
     )
     parser.add_argument(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from seedcore_thin.config import Settings, state_dir
+from seedcore_thin.embedded.postgres import resolve_dsn
 from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
 from seedcore_thin.router import LiveInstance, RayDispatcher, Router, RoutingDecision
 from seedcore_thin.tasks import TaskRequest
@@ -92,14 +93,6 @@ def print_reasons(reasons: Mapping[str, Sequence[str]], chosen: str | None, out:
         out.write(f"{agent_id:<{width}}  {verdict}\n")
 
 
-def _pg_dsn(explicit: str | None, settings: Settings) -> str | None:
-    if explicit or settings.pg_dsn:
-        return explicit or settings.pg_dsn
-    from seedcore_thin.embedded.postgres import postgres_status
-
-    return postgres_status(state_dir())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -120,7 +113,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     task = read_task(args.task)  # a malformed task fails before anything is contacted
     settings = Settings.from_env()
     namespace = args.namespace or settings.namespace
-    dsn = _pg_dsn(args.pg_dsn, settings)
+    dsn = args.pg_dsn or resolve_dsn(state_dir())
     graph = connect_graph(args.graph_uri or settings.graph_uri)
     registry = Registry(dsn) if dsn else None
     dispatcher = _LazyRayDispatcher(settings, namespace)

@@ -14,6 +14,8 @@ from typing import Literal
 
 _WRITE_RE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DETACH|FOREACH|DROP)\b", re.I)
 _IDENT = r"`?([A-Za-z_][A-Za-z0-9_]*)`?"
+# Schema DDL is recognised by its first words; the two patterns below must then parse it.
+_SCHEMA_HEAD_RE = re.compile(r"^(?:CREATE\s+(?:CONSTRAINT|INDEX|RANGE)|DROP)\b", re.I)
 _CONSTRAINT_RE = re.compile(
     r"^CREATE\s+CONSTRAINT(?:\s+(?!IF\b|FOR\b)" + _IDENT + r")?(?P<ine>\s+IF\s+NOT\s+EXISTS)?"
     r"\s+FOR\s*(?P<pattern>\(.*?\)(?:-\[.*?\]-(?:>)?\(\s*\))?)"
@@ -127,10 +129,7 @@ def parse_schema_statement(statement: str) -> SchemaChange | None:
     silently skips part of a migration).
     """
     text = strip_comments(statement).strip().rstrip(";").strip()
-    head = " ".join(text.split()[:2]).upper()
-    if head not in {"CREATE CONSTRAINT", "CREATE INDEX", "CREATE RANGE"} and not head.startswith(
-        "DROP "
-    ):
+    if not _SCHEMA_HEAD_RE.match(text):
         return None
     match = _CONSTRAINT_RE.match(text) or _INDEX_RE.match(text)
     if match is None:

@@ -17,6 +17,7 @@ COMMENT ON COLUMN seedcore.schema_migrations.checksum IS
     'sha256 of the file as applied; a later change to an applied file is refused.';
 COMMENT ON COLUMN seedcore.schema_migrations.applied_at IS 'When the migration committed.';
 
--- Functions created from here on are not executable by PUBLIC; 0009_roles.sql grants them.
-ALTER DEFAULT PRIVILEGES IN SCHEMA seedcore REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- PUBLIC may execute new functions by default, and a per-schema ALTER DEFAULT PRIVILEGES
+-- can only add privileges, not take that one away: each roles migration (0009, 0013)
+-- revokes it explicitly.
 REVOKE ALL ON SCHEMA seedcore FROM PUBLIC;

@@ -2,20 +2,8 @@
 -- functions (SECURITY DEFINER, so it needs no table privilege) and reads the views it uses;
 -- BI readers see the views only. Nobody but the owner writes the tables directly.
 
-REVOKE ALL ON seedcore.reconcile_lease, seedcore.reconcile_run, seedcore.reconcile_action
-    FROM PUBLIC;
-
--- Functions are executable by PUBLIC by default, and a per-schema ALTER DEFAULT PRIVILEGES
--- cannot take that away (it can only add), so revoke explicitly.
-REVOKE EXECUTE ON FUNCTION
-    seedcore.acquire_lease(text, interval, text, timestamptz),
-    seedcore.release_lease(text, text, bigint),
-    seedcore.assert_lease(text, bigint, text, timestamptz),
-    seedcore.begin_run(text, bigint, jsonb, text, boolean, text, integer, text, timestamptz),
-    seedcore.record_action(bigint, text, text, text, text, text, jsonb, integer, timestamptz),
-    seedcore.finish_run(bigint, text, timestamptz),
-    seedcore.reconcile_backoff(text, interval, interval, timestamptz)
-    FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA seedcore FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA seedcore FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
     seedcore.acquire_lease(text, interval, text, timestamptz),
