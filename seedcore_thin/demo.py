@@ -178,7 +178,7 @@ def route_samples(manager: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from seedcore_thin.embedded.postgres import resolve_dsn
+    from seedcore_thin.embedded.postgres import log_path, resolve_dsn
     from seedcore_thin.embedded.ray import connect_ray
     from seedcore_thin.graph import connect_graph
     from seedcore_thin.manager import Tier0Manager
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bring_up_stack()
         pg_dsn = resolve_dsn(state_dir())
         if pg_dsn is None:
-            raise ConfigError("PostgreSQL did not come up; see .seedcore/pg/run/postgres.log")
+            raise ConfigError(f"PostgreSQL did not come up; see {log_path(state_dir())}")
         settings = Settings.from_env()
         graph = connect_graph(default_graph_uri())
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from seedcore_thin.errors import QueryNotFound
 
-_NAME_RE = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+_NAME_RE = re.compile(
+    r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)(?:\s+:(?:one|many|scalar|exec))?\s*$", re.MULTILINE
+)
 
 
 def project_root() -> Path:

@@ -193,3 +193,9 @@ SELECT seq, kind, namespace, agent_id, outcome, error, spec_hash
   FROM seedcore.reconcile_history
  WHERE run_id = %(run_id)s
  ORDER BY seq;
+
+-- name: prune_reconcile_history :one
+-- Delete one batch of old reconcile runs (NULL arguments: the reconcile_settings values).
+SELECT runs_deleted, actions_deleted, more
+  FROM seedcore.prune_reconcile_history(%(older_than)s::interval, %(max_runs)s::integer,
+                                        %(batch_size)s::integer, %(now)s::timestamptz);

@@ -1,17 +1,23 @@
 """A PostgreSQL of this machine's own binaries under ``.seedcore/pg``, no Docker needed.
 
-Layout below ``home/pg``: ``data/`` (the cluster), ``run/`` (unix socket and server log),
-``pgpass`` (the generated password, mode 0600) and ``dsn`` (what other commands read).
-The server listens on 127.0.0.1 only and on a unix socket that only its OS user may open;
-TCP logins need the generated password, which never appears in the DSN (it names the
-passfile instead). initdb refuses to run as root, so as root the server runs as the
-``postgres`` OS user.
+Layout below ``home/pg``: ``pgpass`` (the generated password, mode 0600), ``dsn`` (what
+other commands read), ``port`` (the port of the last start, reused by the next one) and
+the cluster: ``data/`` plus ``run/`` (unix socket and server log).
+
+initdb refuses to run as root, so as root the server runs as the ``postgres`` OS user. That
+user cannot enter a clone under a private folder (``mktemp -d``, ``/root``), and we never
+loosen the user's folders to let it in: as root the cluster lives in
+``/var/lib/seedcore/pg-<hash of home>`` (owned by postgres, mode 0700) and ``home/pg/cluster``
+names it. The server listens on 127.0.0.1 only and on a unix socket that only its OS user
+may open; TCP logins need the generated password, which never appears in the DSN (it names
+the passfile instead).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import secrets
 import shutil
@@ -24,6 +30,7 @@ import psycopg
 from psycopg import conninfo
 from psycopg import sql as pgsql
 
+from seedcore_thin.embedded import read_int
 from seedcore_thin.errors import ConfigError, RegistryUnavailable
 from seedcore_thin.queries import sql
 
@@ -31,10 +38,38 @@ DEFAULT_PORT = 54329
 DATABASE = "seedcore"
 SUPERUSER = "postgres"
 LOCAL_SERVER_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# As root: where clusters live, outside every user's folders (root-owned, mode 0755).
+CLUSTERS_DIR = Path("/var/lib/seedcore")
 
 
 def pg_home(home: Path) -> Path:
     return home / "pg"
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def cluster_dir(home: Path) -> Path:
+    """The folder holding ``data/`` and ``run/``, one the server's OS user can enter.
+
+    ``home/pg`` itself unless we are root; as root a folder of its own under
+    :data:`CLUSTERS_DIR`, recorded in ``home/pg/cluster``. A cluster already initialised
+    in ``home/pg`` (before this rule) stays where it is.
+    """
+    root = pg_home(home)
+    pointer = root / "cluster"
+    if pointer.is_file():
+        return Path(pointer.read_text(encoding="utf-8").strip())
+    if not _as_root() or (root / "data" / "PG_VERSION").is_file():
+        return root
+    digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
+    return CLUSTERS_DIR / f"pg-{digest}"
+
+
+def log_path(home: Path) -> Path:
+    """The embedded server's log file."""
+    return cluster_dir(home) / "run" / "postgres.log"
 
 
 def find_bindir() -> Path | None:
@@ -74,15 +109,24 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _pick_port() -> int:
+def _pick_port(home: Path) -> int:
+    """``SEEDCORE_PG_PORT``, else the port of the last start, else the default, else any.
+
+    Reusing the last port keeps the DSN that running clients hold valid across a restart.
+    """
     raw = os.environ.get("SEEDCORE_PG_PORT")
-    wanted = int(raw) if raw else DEFAULT_PORT
-    if wanted == 5432:
-        raise ConfigError("SEEDCORE_PG_PORT must not be 5432: that port belongs to a system server")
-    if _port_free(wanted):
-        return wanted
     if raw:
-        raise ConfigError(f"SEEDCORE_PG_PORT {wanted} is in use")
+        wanted = int(raw)
+        if wanted == 5432:
+            raise ConfigError(
+                "SEEDCORE_PG_PORT must not be 5432: that port belongs to a system server"
+            )
+        if not _port_free(wanted):
+            raise ConfigError(f"SEEDCORE_PG_PORT {wanted} is in use")
+        return wanted
+    for candidate in (read_int(pg_home(home) / "port"), DEFAULT_PORT):
+        if candidate and candidate != 5432 and _port_free(candidate):
+            return candidate
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -91,7 +135,7 @@ def _pick_port() -> int:
 
 def _as_server_user(cmd: list[str]) -> list[str]:
     """Prefix ``cmd`` so it runs as the ``postgres`` OS user when we are root."""
-    if os.geteuid() != 0:
+    if not _as_root():
         return cmd
     if shutil.which("runuser") is None:
         raise ConfigError("running as root needs runuser to start PostgreSQL as user postgres")
@@ -99,7 +143,7 @@ def _as_server_user(cmd: list[str]) -> list[str]:
 
 
 def _chown_to_server_user(*paths: Path) -> None:
-    if os.geteuid() != 0:
+    if not _as_root():
         return
     try:
         shutil.chown(paths[0], user=SUPERUSER)
@@ -109,13 +153,33 @@ def _chown_to_server_user(*paths: Path) -> None:
         shutil.chown(path, user=SUPERUSER)
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_as_server_user(cmd), capture_output=True, text=True, check=False)
+def _run(cmd: list[str], cluster: Path) -> subprocess.CompletedProcess[str]:
+    """Run a server tool from inside ``cluster``: initdb and pg_ctl change back to their
+    working directory, which must be one the server's OS user can enter (not the clone)."""
+    return subprocess.run(
+        _as_server_user(cmd), capture_output=True, text=True, check=False, cwd=cluster
+    )
 
 
-def _init_cluster(bindir: Path, root: Path) -> None:
+def _make_cluster_dir(home: Path) -> Path:
+    """Create the cluster folder; as root, one the server's OS user owns (mode 0700)."""
+    cluster = cluster_dir(home)
+    if cluster == pg_home(home):
+        return cluster
+    if cluster.parent == CLUSTERS_DIR and not CLUSTERS_DIR.is_dir():
+        CLUSTERS_DIR.mkdir(parents=True)
+        CLUSTERS_DIR.chmod(0o755)  # our own folder: the server's user must traverse it
+    cluster.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cluster.chmod(0o700)
+    _chown_to_server_user(cluster)
+    (pg_home(home) / "cluster").write_text(f"{cluster}\n", encoding="utf-8")
+    return cluster
+
+
+def _init_cluster(bindir: Path, home: Path) -> None:
     """initdb with a generated superuser password; write the passfile for TCP logins."""
-    data, run = root / "data", root / "run"
+    cluster = _make_cluster_dir(home)
+    data, run = cluster / "data", cluster / "run"
     run.mkdir(parents=True, exist_ok=True)
     run.chmod(0o700)
     data.mkdir(mode=0o700, exist_ok=True)
@@ -139,7 +203,8 @@ def _init_cluster(bindir: Path, root: Path) -> None:
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-instructions",
-            ]
+            ],
+            cluster,
         )
     finally:
         pwfile.unlink(missing_ok=True)
@@ -155,7 +220,7 @@ def _init_cluster(bindir: Path, root: Path) -> None:
             "unix_socket_permissions = 0700\n"
             "synchronous_commit = off\n"
         )
-    passfile = root / "pgpass"
+    passfile = pg_home(home) / "pgpass"
     passfile.write_text(f"127.0.0.1:*:*:{SUPERUSER}:{password}\n", encoding="utf-8")
     passfile.chmod(0o600)
 
@@ -170,10 +235,11 @@ def _dsn(root: Path, port: int, dbname: str) -> str:
     )
 
 
-def _running(bindir: Path, data: Path) -> bool:
+def _running(bindir: Path, cluster: Path) -> bool:
+    data = cluster / "data"
     if not (data / "PG_VERSION").is_file():
         return False
-    return _run([str(bindir / "pg_ctl"), "status", "-D", str(data)]).returncode == 0
+    return _run([str(bindir / "pg_ctl"), "status", "-D", str(data)], cluster).returncode == 0
 
 
 def _require_bindir() -> Path:
@@ -199,10 +265,14 @@ def start_postgres(home: Path) -> str:
     bindir = _require_bindir()
     root = pg_home(home)
     root.mkdir(parents=True, exist_ok=True)
-    data = root / "data"
-    if not (data / "PG_VERSION").is_file():
-        _init_cluster(bindir, root)
-    port = _running_port(data) if _running(bindir, data) else _start(bindir, root)
+    if not (cluster_dir(home) / "data" / "PG_VERSION").is_file():
+        _init_cluster(bindir, home)
+    cluster = cluster_dir(home)
+    if _running(bindir, cluster):
+        port = _running_port(cluster / "data")
+    else:
+        port = _start(bindir, cluster, _pick_port(home))
+    (root / "port").write_text(f"{port}\n", encoding="utf-8")
     _ensure_database(root, port)
     dsn = _dsn(root, port, DATABASE)
     (root / "dsn").write_text(dsn + "\n", encoding="utf-8")
@@ -215,9 +285,8 @@ def _running_port(data: Path) -> int:
     return int(lines[3])
 
 
-def _start(bindir: Path, root: Path) -> int:
-    data, run = root / "data", root / "run"
-    port = _pick_port()
+def _start(bindir: Path, cluster: Path, port: int) -> int:
+    data, run = cluster / "data", cluster / "run"
     out = _run(
         [
             str(bindir / "pg_ctl"),
@@ -231,7 +300,8 @@ def _start(bindir: Path, root: Path) -> int:
             "60",
             "-o",
             f"-p {port}",
-        ]
+        ],
+        cluster,
     )
     if out.returncode != 0:
         log = run / "postgres.log"
@@ -243,11 +313,11 @@ def _start(bindir: Path, root: Path) -> int:
 def stop_postgres(home: Path) -> None:
     """Stop the embedded server (fast shutdown); a stopped server is left alone."""
     bindir = find_bindir()
-    root = pg_home(home)
-    data = root / "data"
-    if bindir is None or not _running(bindir, data):
+    root, cluster = pg_home(home), cluster_dir(home)
+    if bindir is None or not _running(bindir, cluster):
         return
-    out = _run([str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w"])
+    stop = [str(bindir / "pg_ctl"), "stop", "-D", str(cluster / "data"), "-m", "fast", "-w"]
+    out = _run(stop, cluster)
     if out.returncode != 0:
         raise RegistryUnavailable(f"pg_ctl stop failed: {out.stderr.strip()}")
     with contextlib.suppress(FileNotFoundError):
@@ -259,7 +329,7 @@ def postgres_status(home: Path) -> str | None:
     root = pg_home(home)
     dsn_file = root / "dsn"
     bindir = find_bindir()
-    if bindir is None or not dsn_file.is_file() or not _running(bindir, root / "data"):
+    if bindir is None or not dsn_file.is_file() or not _running(bindir, cluster_dir(home)):
         return None
     dsn = dsn_file.read_text(encoding="utf-8").strip()
     return dsn if reachable(dsn) else None
