@@ -29,6 +29,7 @@ import pytest
 
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.queries import parse_named_sql, project_root
+from tests.fixtures_docs import DOCS, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -182,3 +183,31 @@ def test_seedcore_root_points_the_wheel_at_an_edited_copy(
     )
     assert seen["root"] == str(edited)
     assert str(seen["text"]).startswith("// edited by the deployment")
+
+
+@pytest.mark.ray
+@pytest.mark.xfail(
+    strict=True,
+    reason="TODO(issue 12): the manager does not connect to Ray by itself yet; "
+    "remove this marker (and the README's xfail) when it does",
+)
+def test_readme_python_block_runs_from_the_wheel(
+    installed: InstalledWheel,
+    pg_dsn: str,
+    graph_uri: str,
+    fleet_graph: FalkorDBGraphClient,
+    docs_ray_address: str,
+) -> None:
+    readme = DOCS.parse(REPO / "README.md")
+    block = next(e for e in readme.examples() if e.region.evaluator is run_python)
+    assert "get_tier0_manager" in str(block.parsed)
+    done = installed.run(
+        [str(installed.python), "-c", str(block.parsed)],
+        check=False,
+        SEEDCORE_PG_DSN=pg_dsn,
+        SEEDCORE_GRAPH_URI=graph_uri,
+        SEEDCORE_NS=f"wheel-{uuid.uuid4().hex[:8]}",
+        SEEDCORE_HOME=str(installed.workdir / ".seedcore"),
+        RAY_ADDRESS=docs_ray_address,
+    )
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
