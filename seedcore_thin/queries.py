@@ -20,10 +20,27 @@ _NAME_RE = re.compile(
 )
 
 
+_PACKAGE_DIR = Path(__file__).resolve().parent
+#: Where the wheel carries its copy of ``sql/`` and ``cypher/`` (pyproject's force-include).
+PACKAGED_ROOT = _PACKAGE_DIR / "data"
+
+
+def _is_checkout(folder: Path) -> bool:
+    return (folder / "pyproject.toml").is_file() and (folder / "sql" / "queries.sql").is_file()
+
+
 def project_root() -> Path:
-    """The folder holding ``sql/`` and ``cypher/`` (override with ``SEEDCORE_ROOT``)."""
+    """The folder holding ``sql/`` and ``cypher/``.
+
+    ``SEEDCORE_ROOT`` first, so a deployment can run an edited copy; else the source
+    checkout this package sits in (the files DBAs edit); else the copy an installed wheel
+    carries inside the package.
+    """
     override = os.environ.get("SEEDCORE_ROOT")
-    return Path(override) if override else Path(__file__).resolve().parent.parent
+    if override:
+        return Path(override)
+    checkout = _PACKAGE_DIR.parent
+    return checkout if _is_checkout(checkout) else PACKAGED_ROOT
 
 
 def sql_dir() -> Path:
