@@ -8,7 +8,7 @@ free loopback port (or uses ``--graph-uri falkordb://HOST:PORT`` and throwaway g
   query, rows validated into ``AgentSpec``), median of 5; ``..._query_ms_..`` the query and
   rows alone, ``..._server_ms_..`` FalkorDB's own execution time;
 - ``naive_list_specs_ms_1k`` / ``..._10k``: the baseline in the same run, one query for the
-  ids then one ``agent_spec`` query per agent (the N+1 way), and ``speedup_vs_naive_*``;
+  ids then one ``list_agent_specs`` per ``$agent_id`` (the N+1 way), and ``speedup_vs_naive_*``;
 - ``version_ms`` (median) and ``version_p99_ms`` of ``version()``, over 1,000 calls.
 
 Targets: 10,000 specs read in <= 1,000 ms; the version check <= 5 ms.
@@ -38,13 +38,13 @@ TARGET_VERSION_MS = 5.0
 def _naive_read(client: FalkorDBGraphClient) -> int:
     """The N+1 baseline: ids first, then one query per agent, validated the same way."""
     ids = [row["agent_id"] for row in client.run("agent_ids")]
-    rows = [row for agent_id in ids for row in client.run("agent_spec", agent_id=agent_id)]
+    rows = [row for agent_id in ids for row in client.run("list_agent_specs", agent_id=agent_id)]
     return len(agent_specs_from_rows(rows).valid)
 
 
 def _server_ms(client: FalkorDBGraphClient) -> float:
     """FalkorDB's own execution time of list_agent_specs (no transfer, no parsing)."""
-    result = client._graph.ro_query(cypher("list_agent_specs"))
+    result = client._graph.ro_query(cypher("list_agent_specs"), {"agent_id": None})
     return float(result.run_time_ms)
 
 
@@ -60,7 +60,7 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         if len(specs.valid) != n_agents or specs.invalid:
             raise SystemExit(f"bench: read {len(specs.valid)} valid specs of {n_agents}")
         list_ms = median_ms(client.read_agent_specs)
-        query_ms = median_ms(lambda: client.run("list_agent_specs"))
+        query_ms = median_ms(lambda: client.run("list_agent_specs", agent_id=None))
         start = time.perf_counter()
         if _naive_read(client) != n_agents:
             raise SystemExit("bench: the naive baseline read a different fleet")

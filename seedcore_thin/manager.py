@@ -207,6 +207,13 @@ class Tier0Manager:
 
         return router_for(self).explain(task)
 
+    def list_agents(self) -> list[str]:
+        """The ids of the attached graph's valid agent specs, sorted (SeedCore's tier0
+        ``list_agents()`` also returned ids); ``self.graph.list_agent_specs()`` has the rest."""
+        if self.graph is None:
+            raise ConfigError("no graph attached: call attach_graph(client) first")
+        return [spec.agent_id for spec in self.graph.list_agent_specs()]
+
     def close(self) -> None:
         from seedcore_thin.router import close_router_for
 

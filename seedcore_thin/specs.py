@@ -91,6 +91,7 @@ class AgentSpec(BaseModel):
     organ_id: str = Identifier
     skills: list[str] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
     policies: list[str] = Field(default_factory=list)
     namespace: str | None = Field(default=None, min_length=1)
@@ -116,7 +117,7 @@ class AgentSpec(BaseModel):
             data["policies"] = [*list(_names(data.get("policies") or [])), *legacy]
         return data
 
-    @field_validator("skills", "models", "policies", mode="before")
+    @field_validator("skills", "models", "services", "policies", mode="before")
     @classmethod
     def _normalise_names(cls, value: Any) -> Any:
         return _names(value)
@@ -135,14 +136,17 @@ class AgentSpec(BaseModel):
         """sha256 over everything that needs a new actor when it changes.
 
         Metadata is left out on purpose: it is informational and changing it must not
-        restart an agent.
+        restart an agent. No services hashes as before services existed, so upgrading does
+        not replace every running agent.
         """
-        material = self.model_dump(mode="json", exclude={"metadata"})
+        material = self.model_dump(
+            mode="json", exclude={"metadata"} | (set() if self.services else {"services"})
+        )
         blob = json.dumps(material, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def upsert_params(self) -> dict[str, Any]:
-        """Bind parameters of ``cypher/queries/upsert_agent.cypher`` (flat: no maps)."""
+        """One map of ``cypher/queries/upsert_agents.cypher``'s ``$agents`` (flat: no maps)."""
         return {
             "agent_id": self.agent_id,
             "organ_id": self.organ_id,
@@ -157,6 +161,7 @@ class AgentSpec(BaseModel):
             "metadata_json": json.dumps(self.metadata, sort_keys=True),
             "skills": list(self.skills),
             "models": list(self.models),
+            "services": list(self.services),
             "policies": list(self.policies),
         }
 
@@ -222,6 +227,7 @@ _GRAPH_PROPERTY = {
     "organ_id": "MEMBER_OF",
     "skills": "HAS_SKILL",
     "models": "USES",
+    "services": "USES_SERVICE",
     "policies": "GOVERNED_BY",
     "metadata": "metadata_json",
     "custom": "custom_resources_json",
@@ -284,6 +290,7 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
         "organ_id": organ_ids[0] if len(organ_ids) == 1 else "unknown",
         "skills": row.get("skills") or [],
         "models": row.get("models") or [],
+        "services": row.get("services") or [],
         "policies": row.get("policies") or [],
         "resources": {**resources, "custom": custom or {}},
         "metadata": metadata or {},

@@ -7,22 +7,29 @@
 - ``graph``: a connected ``FalkorDBGraphClient`` on that graph.
 - ``fleet_graph``: ``graph`` with ``cypher/fixtures/example_fleet.cypher`` loaded (10 agents,
   organs vision/language/finance; see docs/graph-model.md).
+- ``mock_graph``: ``mock_graph(specs, organs=..., policies=...)`` makes a ``MockGraphClient``
+  on the session's server (specs passed directly, as the original design does); each one is
+  closed (its graph deleted) after the test.
 
-Tests only touch graphs they created: names are ``test_<random>``.
+Tests only touch graphs they created: names are ``test_<random>`` or ``mock_<random>``.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from seedcore_thin.embedded.falkordb import PORT_ENV, start_falkordb, stop_falkordb
-from seedcore_thin.graph import load_fixture
+from seedcore_thin.graph import MockGraphClient, load_fixture
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
+
+#: ``mock_graph(specs, organs=..., policies=...)``
+MockGraph = Callable[..., MockGraphClient]
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +70,16 @@ def graph(graph_uri: str) -> Iterator[FalkorDBGraphClient]:
 def fleet_graph(graph: FalkorDBGraphClient) -> FalkorDBGraphClient:
     load_fixture(graph, "example_fleet")
     return graph
+
+
+@pytest.fixture
+def mock_graph(falkordb_server: str) -> Iterator[MockGraph]:
+    made: list[MockGraphClient] = []
+
+    def make(*specs: Any, **kwargs: Any) -> MockGraphClient:
+        made.append(MockGraphClient(*specs, uri=falkordb_server, **kwargs))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()

@@ -15,16 +15,16 @@ from seedcore_thin.embedded.falkordb import (
     start_falkordb,
     stop_falkordb,
 )
-from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
+from seedcore_thin.errors import ConfigError, GraphUnavailable
 from seedcore_thin.graph import (
     GraphClient,
     MockGraphClient,
     connect_graph,
     load_fixture,
+    remove_agent,
     upsert_agent,
 )
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-from seedcore_thin.graph.memory import MemoryGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
 from seedcore_thin.specs import AgentSpec
 
@@ -136,14 +136,14 @@ def test_unknown_scheme_is_a_config_error() -> None:
         connect_graph("falkordb+embedded://")
 
 
-def test_memory_client_answers_specs_version_and_simple_queries() -> None:
+def test_mock_client_is_a_private_graph_answering_every_query(falkordb_server: str) -> None:
     specs = [
         AgentSpec(agent_id="b", organ_id="o1", models=["m"]),
         AgentSpec(agent_id="a", organ_id="o2", models=["m", "n"]),
     ]
-    client = MockGraphClient(specs)
-    assert client is not None and MockGraphClient is MemoryGraphClient
-    assert isinstance(client, GraphClient)
+    client = MockGraphClient(specs, uri=f"{falkordb_server}/ignored")
+    assert isinstance(client, GraphClient) and isinstance(client, FalkorDBGraphClient)
+    assert client.graph_name.startswith("mock_")
     assert [s.agent_id for s in client.list_agent_specs()] == ["a", "b"]
     assert client.read_agent_specs().invalid == []
     assert [o.organ_id for o in client.list_organ_specs()] == ["o1", "o2"]
@@ -153,9 +153,32 @@ def test_memory_client_answers_specs_version_and_simple_queries() -> None:
     assert upsert_agent(client, AgentSpec(agent_id="c", organ_id="o1")) == 2
     assert [r["agent_id"] for r in client.run("agents_in_organ", organ_id="o1")] == ["b", "c"]
     assert client.run("remove_agent", agent_id="c") == [{"removed": True, "version": 3}]
-    assert client.remove("c") is False and client.version() == 3
-    with pytest.raises(GraphQueryError, match="route_candidates"):
-        client.run("route_candidates", skills=[])
+    assert remove_agent(client, "c") is False and client.version() == 3
+    [row] = client.run("route_candidates", skills=[], models=["n"], organ_id=None, min_gpus=0.0,
+                       requires=[])  # fmt: skip
+    assert row["agent_ids"] == ["a"]
+    other = MockGraphClient(uri=falkordb_server)
+    assert other.list_agent_specs() == [] and other.graph_name != client.graph_name
+    names = {client.graph_name, other.graph_name}
+    client.close()
+    other.close()
+    with FalkorDBGraphClient.from_uri(falkordb_server) as probe:
+        assert names.isdisjoint(probe._db.list_graphs()), "close() deletes the private graph"
+
+
+def test_mock_client_defaults_to_the_embedded_server_under_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PORT_ENV, str(_free_port()))
+    monkeypatch.setenv("SEEDCORE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("SEEDCORE_GRAPH_URI", raising=False)
+    try:
+        with MockGraphClient([AgentSpec(agent_id="a", organ_id="o")]) as client:
+            assert client.port == int(os.environ[PORT_ENV])
+            assert (tmp_path / "state" / "graph" / "falkordb.pid").is_file()
+            assert [s.agent_id for s in client.list_agent_specs()] == ["a"]
+    finally:
+        stop_falkordb(tmp_path / "state" / "graph")
 
 
 def test_neo4j_uri_credentials_and_database(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from seedcore_thin.errors import GraphQueryError, MigrationError
-from seedcore_thin.graph import MemoryGraphClient, load_cypher_file
+from seedcore_thin.graph import MockGraphClient, load_cypher_file, upsert_agent, upsert_specs
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import (
     list_graph_migrations,
@@ -18,6 +18,7 @@ from seedcore_thin.graph.migrations import (
 )
 from seedcore_thin.graph.schema import SchemaChange, parse_schema_statement
 from seedcore_thin.queries import cypher_dir
+from seedcore_thin.specs import AgentSpec, PolicySpec
 
 ALL = [m.name for m in list_graph_migrations()]
 
@@ -116,7 +117,7 @@ def test_out_of_order_and_misnamed_files_are_refused(
     late = migration_dir / "V0003__agent_filter_indexes.cypher"
     kept = late.read_text()
     late.unlink()
-    (migration_dir / "V0004__later.cypher").write_text(kept)
+    (migration_dir / "V0009__later.cypher").write_text(kept)
     migrate_graph(empty_graph, directory=migration_dir)
     (migration_dir / "V0003__forgotten.cypher").write_text(kept)
     with pytest.raises(MigrationError, match="numbered below"):
@@ -144,7 +145,8 @@ def test_the_lock_is_released_after_a_failed_migration(
     (migration_dir / "V0009__broken.cypher").write_text("MATCH (n RETURN n;\n")
     with pytest.raises(MigrationError, match=r"V0009__broken\.cypher failed"):
         migrate_graph(empty_graph, directory=migration_dir)
-    assert [r["version"] for r in empty_graph.run("migration_history")] == ["0001", "0002", "0003"]
+    applied = [r["version"] for r in empty_graph.run("migration_history")]
+    assert applied == [m.version for m in list_graph_migrations()]
     (migration_dir / "V0009__broken.cypher").write_text("MATCH (n) RETURN count(n) AS n;\n")
     assert migrate_graph(empty_graph, directory=migration_dir) == ["V0009__broken"]
 
@@ -161,8 +163,52 @@ def test_constraint_over_violating_data_fails_loudly(empty_graph: FalkorDBGraphC
         migrate_graph(empty_graph)  # the nameless agents were created twice; ids repeat
 
 
-def test_in_memory_graph_has_nothing_to_migrate() -> None:
-    assert migrate_graph(MemoryGraphClient()) == []
+def test_a_mock_graph_is_born_migrated(falkordb_server: str) -> None:
+    with MockGraphClient(uri=falkordb_server) as client:
+        assert migrate_graph(client) == []
+        history = client.run("migration_history")
+        assert [f"V{r['version']}__{r['description']}" for r in history] == ALL
+
+
+BUILTIN = "no_external_egress"
+
+
+def _builtin_policy(client: FalkorDBGraphClient) -> dict[str, object]:
+    [row] = client.execute_statement(
+        "MATCH (p:Policy {id: $id}) RETURN p.kind AS kind, p.forbids AS forbids", {"id": BUILTIN}
+    )
+    return row
+
+
+def test_the_builtin_policy_exists_after_migration_without_a_version_bump(
+    empty_graph: FalkorDBGraphClient,
+) -> None:
+    migrate_graph(empty_graph)
+    assert _builtin_policy(empty_graph) == {"kind": "network", "forbids": ["external_network"]}
+    assert empty_graph.version() == 0
+
+
+def test_the_migration_claims_a_bare_policy_and_bumps_the_version(
+    empty_graph: FalkorDBGraphClient, migration_dir: Path
+) -> None:
+    """An agent named the policy before V0004: upsert_agents created it bare (forbids [])."""
+    (migration_dir / "V0004__builtin_no_external_egress_policy.cypher").unlink()
+    migrate_graph(empty_graph, directory=migration_dir)
+    version = upsert_agent(empty_graph, AgentSpec(agent_id="a1", organ_id="o", policies=[BUILTIN]))
+    assert _builtin_policy(empty_graph) == {"kind": None, "forbids": []}
+    assert migrate_graph(empty_graph) == ["V0004__builtin_no_external_egress_policy"]
+    assert _builtin_policy(empty_graph) == {"kind": "network", "forbids": ["external_network"]}
+    assert empty_graph.version() == version + 1, "routing caches must see the change"
+
+
+def test_a_users_own_policy_of_the_same_id_wins(empty_graph: FalkorDBGraphClient) -> None:
+    """Written before the migration, it is kept; written after, it replaces the built-in."""
+    mine = PolicySpec(policy_id=BUILTIN, kind="custom", forbids=["pii_export"])
+    upsert_specs(empty_graph, policies=[mine])
+    migrate_graph(empty_graph)
+    assert _builtin_policy(empty_graph) == {"kind": "custom", "forbids": ["pii_export"]}
+    upsert_specs(empty_graph, policies=[mine.model_copy(update={"forbids": []})])
+    assert _builtin_policy(empty_graph) == {"kind": "custom", "forbids": []}
 
 
 @pytest.mark.parametrize(

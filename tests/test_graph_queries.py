@@ -8,11 +8,18 @@ from typing import Any
 import pytest
 
 from seedcore_thin.errors import GraphQueryError
-from seedcore_thin.graph import load_cypher_file, load_fixture, remove_agent, upsert_agent
+from seedcore_thin.graph import (
+    load_cypher_file,
+    load_fixture,
+    remove_agent,
+    upsert_agent,
+    upsert_specs,
+)
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.schema import header_parameters, split_statements
 from seedcore_thin.queries import cypher_dir, cypher_query_names, project_root
-from seedcore_thin.specs import AgentSpec, Resources
+from seedcore_thin.specs import AgentSpec, OrganSpec, Resources
+from seedcore_thin.tasks import TaskRequest
 
 EXAMPLE_AGENTS = [
     "ledger-analyst-1",
@@ -63,6 +70,7 @@ def test_list_agent_specs_reads_the_whole_example_fleet(fleet_graph: FalkorDBGra
     assert gpu.skills == ["object_detection", "segmentation"]
     assert by_id["translator-1"].policies == ["eu_data_residency"]
     assert by_id["translator-1"].models == ["marian-mt-en-de", "nllb-200"]
+    assert gpu.services == ["object_store"] and by_id["translator-1"].services == []
     assert by_id["yolo-detector-1"].metadata == {"source": "example_fleet"}
     total_cpus = sum(s.resources.num_cpus for s in result.valid if s.resources.num_gpus == 0)
     assert total_cpus <= 2.0  # the CPU agents fit on a 2-core Ray
@@ -111,7 +119,7 @@ def test_version_moves_only_on_desired_state_commands(graph: FalkorDBGraphClient
     assert graph.version() == 0  # V0002 creates the counter at 0
     load_fixture(graph)
     assert graph.version() == 1
-    graph.run("list_agent_specs")
+    graph.run("list_agent_specs", agent_id=None)
     graph.run("agents_in_organ", organ_id="vision")
     assert graph.version() == 1, "reads never bump the version"
     spec = AgentSpec(agent_id="new-agent", organ_id="vision", skills=["object_detection"])
@@ -131,6 +139,7 @@ def test_upsert_agent_replaces_edges_and_round_trips(fleet_graph: FalkorDBGraphC
         namespace="prod",
         skills=["summarization", "brand_new_skill"],
         models=["llama-3-8b"],
+        services=["vector_db", "brand_new_service"],
         policies=["no_external_egress"],
         resources=Resources(num_cpus=0.3, num_gpus=0, memory_mb=128, custom={"tpu": 2}),
         max_concurrency=3,
@@ -146,6 +155,29 @@ def test_upsert_agent_replaces_edges_and_round_trips(fleet_graph: FalkorDBGraphC
     ]
     forbids = fleet_graph.run("agents_governed_by_policy", policy_id="no_external_egress")
     assert ("yolo-detector-1", "agent") in {(r["agent_id"], r["via"]) for r in forbids}
+    fewer = spec.model_copy(update={"services": ["vector_db"]})
+    upsert_agent(fleet_graph, fewer)
+    [row] = fleet_graph.run("list_agent_specs", agent_id="yolo-detector-1")
+    assert row["services"] == ["vector_db"], "the old USES_SERVICE edge is gone"
+
+
+def test_list_agent_specs_reads_one_agent_by_its_optional_id(
+    fleet_graph: FalkorDBGraphClient,
+) -> None:
+    everyone = fleet_graph.run("list_agent_specs", agent_id=None)
+    assert [r["agent_id"] for r in everyone] == EXAMPLE_AGENTS
+    by_id = {r["agent_id"]: r for r in everyone}
+    for agent_id in ("translator-1", "vision-gpu-1"):
+        assert fleet_graph.run("list_agent_specs", agent_id=agent_id) == [by_id[agent_id]]
+    assert fleet_graph.run("list_agent_specs", agent_id="nobody") == []
+
+
+def test_each_routing_rule_is_tagged_in_both_route_queries() -> None:
+    """`// rule: NAME` marks where a rule is applied; one grep finds both halves."""
+    rules = {"member", "organ", "skills", "models", "gpus", "agent_policies", "organ_policies"}
+    for name in ("route_candidates", "route_explain"):
+        text = (cypher_dir() / "queries" / f"{name}.cypher").read_text()
+        assert set(re.findall(r"^\s*// rule: (\w+)", text, re.M)) == rules, name
 
 
 def test_upsert_agent_creates_unknown_policy_that_forbids_nothing(
@@ -154,6 +186,34 @@ def test_upsert_agent_creates_unknown_policy_that_forbids_nothing(
     upsert_agent(graph, AgentSpec(agent_id="a1", organ_id="o1", policies=["typo_policy"]))
     rows = graph.run("agents_governed_by_policy", policy_id="typo_policy")
     assert rows == [{"agent_id": "a1", "organ_id": "o1", "via": "agent"}]
+
+
+def test_builtin_guardrail_holds_without_a_policy_node(graph: FalkorDBGraphClient) -> None:
+    """The design's metadata string names no_external_egress; nobody wrote the Policy."""
+    upsert_specs(
+        graph,
+        [
+            AgentSpec(
+                agent_id="direct", organ_id="o1", metadata={"policies": "a,no_external_egress"}
+            ),
+            AgentSpec(agent_id="free", organ_id="o1"),
+            AgentSpec(agent_id="inherited", organ_id="o2"),
+        ],
+        [OrganSpec(organ_id="o2", governed_by_policies=["no_external_egress"])],
+    )
+    network = TaskRequest(task_type="t", requires_external_network=True)
+    [row] = graph.run("route_candidates", **network.route_params())
+    assert row["agent_ids"] == ["free"]
+    reasons = {
+        r["agent_id"]: r["reasons"] for r in graph.run("route_explain", **network.route_params())
+    }
+    assert reasons == {
+        "direct": ["policy no_external_egress forbids external_network"],
+        "free": [],
+        "inherited": ["policy no_external_egress forbids external_network (through organ o2)"],
+    }
+    [row] = graph.run("route_candidates", **TaskRequest(task_type="t").route_params())
+    assert sorted(row["agent_ids"]) == ["direct", "free", "inherited"]
 
 
 def test_fixture_loading_is_idempotent(fleet_graph: FalkorDBGraphClient) -> None:

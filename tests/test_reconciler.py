@@ -26,13 +26,13 @@ from seedcore_thin.embedded.falkordb import start_falkordb, stop_falkordb
 from seedcore_thin.errors import LeaderLockHeld
 from seedcore_thin.graph import remove_agent, upsert_agent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-from seedcore_thin.graph.memory import MemoryGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
 from seedcore_thin.planner import RULE_EMPTY_GRAPH, RULE_GRAPH_UNREACHABLE
 from seedcore_thin.queries import sql
 from seedcore_thin.reconciler import Reconciler
 from seedcore_thin.registry import Registry
 from seedcore_thin.specs import AgentSpec
+from tests.fixtures_graph import MockGraph
 from tests.fixtures_ray import free_port, ray_env, wait_until
 
 pytestmark = pytest.mark.ray
@@ -164,9 +164,11 @@ class Foreign:
         return "hi"
 
 
-def test_strict_mode_archives_an_unmanaged_actor(pg_dsn: str, ray_namespace: str) -> None:
+def test_strict_mode_archives_an_unmanaged_actor(
+    pg_dsn: str, ray_namespace: str, mock_graph: MockGraph
+) -> None:
     ns = ray_namespace
-    graph = MemoryGraphClient([spec("s1"), spec("s2")])
+    graph = mock_graph([spec("s1"), spec("s2")])
     handle = Foreign.options(
         name="intruder", namespace=ns, lifetime="detached", num_cpus=0
     ).remote()
@@ -197,7 +199,7 @@ def test_strict_mode_archives_an_unmanaged_actor(pg_dsn: str, ray_namespace: str
 
 
 def test_graph_down_removes_nothing_and_empty_graph_is_held_back(
-    tmp_path: Path, pg_dsn: str, ray_namespace: str
+    tmp_path: Path, pg_dsn: str, ray_namespace: str, mock_graph: MockGraph
 ) -> None:
     ns = ray_namespace
     uri = start_falkordb(tmp_path / "graph")
@@ -217,14 +219,14 @@ def test_graph_down_removes_nothing_and_empty_graph_is_held_back(
         assert {h.rule for h in report.plan.held_back} == {RULE_GRAPH_UNREACHABLE}
         assert set(running(ns)) == {"g1", "g2"}
 
-        rec.graph = MemoryGraphClient([])  # reachable, but empty
+        rec.graph = mock_graph([])  # reachable, but empty
         report = rec.reconcile()
         assert report.outcomes == []
         assert {h.rule for h in report.plan.held_back} == {RULE_EMPTY_GRAPH}
         assert set(running(ns)) == {"g1", "g2"}
         rec.close()
 
-        brave = Reconciler(MemoryGraphClient([]), pg_dsn=pg_dsn, namespace=ns,
+        brave = Reconciler(mock_graph([]), pg_dsn=pg_dsn, namespace=ns,
                            allow_mass_removal=True)  # fmt: skip
         assert {a.agent_id for a in brave.reconcile().plan.remove} == {"g1", "g2"}
         assert running(ns) == {}
@@ -237,8 +239,10 @@ def test_graph_down_removes_nothing_and_empty_graph_is_held_back(
 # ---------------------------------------------------------------- leader lock
 
 
-def test_two_reconcilers_only_one_applies(pg_dsn: str, ray_namespace: str) -> None:
-    graph = MemoryGraphClient([spec("solo")])
+def test_two_reconcilers_only_one_applies(
+    pg_dsn: str, ray_namespace: str, mock_graph: MockGraph
+) -> None:
+    graph = mock_graph([spec("solo")])
     first = Reconciler(graph, pg_dsn=pg_dsn, namespace=ray_namespace, holder="first")
     second = Reconciler(graph, pg_dsn=pg_dsn, namespace=ray_namespace, holder="second")
     results: dict[str, Any] = {}
@@ -330,9 +334,11 @@ def test_reconciler_killed_mid_apply_next_pass_converges(
 # ---------------------------------------------------------------- registry down
 
 
-def test_registry_down_converges_through_ray_discovery(dead_dsn: str, ray_namespace: str) -> None:
+def test_registry_down_converges_through_ray_discovery(
+    dead_dsn: str, ray_namespace: str, mock_graph: MockGraph
+) -> None:
     ns = ray_namespace
-    graph = MemoryGraphClient([spec("r1"), spec("r2")])
+    graph = mock_graph([spec("r1"), spec("r2")])
     rec = Reconciler(graph, pg_dsn=dead_dsn, namespace=ns, holder="ray-locked")
     other = Reconciler(graph, pg_dsn=dead_dsn, namespace=ns)
     try:
@@ -425,13 +431,13 @@ def pg_proxy_dsn(pg_dsn: str) -> Iterator[tuple[str, TcpProxy]]:
 
 
 def test_heartbeats_dead_agent_leaves_and_registry_comeback_reregisters(
-    pg_dsn: str, pg_proxy_dsn: tuple[str, TcpProxy], ray_namespace: str
+    pg_dsn: str, pg_proxy_dsn: tuple[str, TcpProxy], ray_namespace: str, mock_graph: MockGraph
 ) -> None:
     ns = ray_namespace
     beat = 1.0
     proxied, proxy = pg_proxy_dsn
     rec = Reconciler(
-        MemoryGraphClient([spec("h1"), spec("h2"), spec("h3")]),
+        mock_graph([spec("h1"), spec("h2"), spec("h3")]),
         pg_dsn=proxied, namespace=ns, beat_sec=beat,
     )  # fmt: skip
     try:

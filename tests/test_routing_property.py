@@ -2,7 +2,8 @@
 
 Each example writes a random fleet (organs, policies with random ``forbids``, agents with
 random skills, models, GPUs and direct policies) into a fresh graph on the session's real
-FalkorDB, then checks that:
+FalkorDB, then checks that (organs and agents may also name the built-in
+``no_external_egress``, which no example declares: migration V0004 provides it):
 
 - ``route_candidates`` returns exactly the agents the oracle qualifies;
 - ``route_explain`` gives each agent exactly the reasons the oracle expects (none for the
@@ -37,6 +38,8 @@ SKILLS = ["s0", "s1", "s2", "s3"]
 MODELS = ["m0", "m1", "m2"]
 ORGANS = ["organ-a", "organ-b", "organ-c"]
 POLICIES = ["p-net", "p-data", "p-region"]
+BUILTIN_POLICIES = {"no_external_egress": ["external_network"]}
+NAMED_POLICIES = [*POLICIES, *BUILTIN_POLICIES]
 CAPS = ["external_network", "pii_export", "cross_region_transfer"]
 GPUS = [0.0, 0.5, 1.0, 2.0]
 
@@ -56,7 +59,7 @@ def worlds(draw: st.DrawFn) -> World:
     policies = [PolicySpec(policy_id=p, forbids=draw(_subset(CAPS, 2))) for p in POLICIES]
     n_organs = draw(st.integers(1, len(ORGANS)))
     organs = [
-        OrganSpec(organ_id=o, governed_by_policies=draw(_subset(POLICIES, 2)))
+        OrganSpec(organ_id=o, governed_by_policies=draw(_subset(NAMED_POLICIES, 2)))
         for o in ORGANS[:n_organs]
     ]
     agents = []
@@ -68,7 +71,7 @@ def worlds(draw: st.DrawFn) -> World:
                 skills=draw(_subset(SKILLS, 3)),
                 models=draw(_subset(MODELS, 2)),
                 resources=Resources(num_cpus=0.1, num_gpus=draw(st.sampled_from(GPUS))),
-                policies=draw(_subset(POLICIES, 1)),
+                policies=draw(_subset(NAMED_POLICIES, 1)),
             )
         )
     live = draw(st.frozensets(st.sampled_from([a.agent_id for a in agents])))
@@ -93,7 +96,7 @@ def _gpus(value: float) -> str:
 
 def oracle_reasons(task: TaskRequest, fleet: GeneratedFleet) -> dict[str, list[str]]:
     """The rules, written independently of the Cypher: agent id -> reasons (empty = ok)."""
-    forbids = {p.policy_id: p.forbids for p in fleet.policies}
+    forbids = {**BUILTIN_POLICIES, **{p.policy_id: p.forbids for p in fleet.policies}}
     organ_policies = {o.organ_id: o.governed_by_policies for o in fleet.organs}
     needs = set(task.requirements)
     out: dict[str, list[str]] = {}

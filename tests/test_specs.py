@@ -101,6 +101,7 @@ def test_spec_hash_covers_what_needs_a_new_actor_and_ignores_metadata() -> None:
         {"organ_id": "o2"},
         {"skills": ["s", "t"]},
         {"models": []},
+        {"services": ["camera_service"]},
         {"policies": ["p"]},
         {"lifetime": "non_detached"},
         {"namespace": "prod"},
@@ -110,6 +111,24 @@ def test_spec_hash_covers_what_needs_a_new_actor_and_ignores_metadata() -> None:
     hashes = {base.model_copy(update=change).spec_hash() for change in changes}
     assert len(hashes) == len(changes)
     assert base.spec_hash() not in hashes
+
+
+def test_spec_hash_without_services_did_not_move_when_services_came() -> None:
+    """Upgrading must not replace every running agent: the hash before services existed."""
+    spec = AgentSpec(agent_id="a1", organ_id="o1", skills=["s"], models=["m"], policies=["p"])
+    assert spec.spec_hash() == "4b2a2ee78c65ba1c6748a738af75f5f0f876a0b5961b3eb5d96d1bacce0b9e7a"
+    assert spec.model_copy(update={"services": ["svc"]}).spec_hash() != spec.spec_hash()
+
+
+def test_services_are_names_like_skills_and_models() -> None:
+    spec = AgentSpec(agent_id="a1", organ_id="o1", services=["storage_service", "camera_service"])
+    assert spec.services == ["camera_service", "storage_service"]
+    assert AgentSpec(agent_id="a1", organ_id="o1", services="b, a").services == ["a", "b"]
+    assert spec.upsert_params()["services"] == ["camera_service", "storage_service"]
+    read = agent_spec_from_row(_row(services=["x"]))
+    assert isinstance(read, AgentSpec) and read.services == ["x"]
+    bad = agent_spec_from_row(_row(services=[1]))
+    assert isinstance(bad, list) and [problem.field for problem in bad] == ["USES_SERVICE"]
 
 
 @given(st.permutations(["a", "b", "c", "d"]))
@@ -128,6 +147,7 @@ def test_upsert_params_round_trip_through_a_row() -> None:
         agent_id="a1",
         organ_id="o1",
         skills=["s"],
+        services=["camera_service"],
         resources=Resources(num_cpus=0.25, memory_mb=64, custom={"tpu": 2}),
         metadata={"k": [1, 2]},
     )

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 DRIVER = """
 import json, sys, ray
 from seedcore_thin import actors
-from seedcore_thin.graph.memory import MemoryGraphClient
+from seedcore_thin.graph import MockGraphClient
 from seedcore_thin.reconciler import Reconciler
 from seedcore_thin.specs import AgentSpec
 
@@ -30,7 +30,8 @@ ns = "two-node"
 def spec(agent_id, gpus):
     return AgentSpec(agent_id=agent_id, organ_id="vision",
                      resources={"num_cpus": 0.1, "num_gpus": gpus})
-graph = MemoryGraphClient([spec("gpu-agent", 1.0), spec("gpu-agent-2", 1.0), spec("cpu-agent", 0)])
+graph = MockGraphClient([spec("gpu-agent", 1.0), spec("gpu-agent-2", 1.0), spec("cpu-agent", 0)],
+                        uri=sys.argv[2])
 rec = Reconciler(graph, namespace=ns, ready_timeout_s=8)
 report = rec.reconcile()
 placed = {f.name: f.info["node_id"]
@@ -44,12 +45,15 @@ print(json.dumps({
 }))
 for _, name in actors.named_actors([ns]):
     actors.kill(name, ns)
+graph.close()
 """
 
 
-def test_gpu_agents_land_on_the_gpu_node(two_node_cluster: LoopbackCluster) -> None:
+def test_gpu_agents_land_on_the_gpu_node(
+    two_node_cluster: LoopbackCluster, falkordb_server: str
+) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", DRIVER, two_node_cluster.address],
+        [sys.executable, "-c", DRIVER, two_node_cluster.address, falkordb_server],
         env=cluster_env(),
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,

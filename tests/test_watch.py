@@ -10,9 +10,10 @@ import ray
 
 from seedcore_thin import actors
 from seedcore_thin.config import Settings
-from seedcore_thin.graph.memory import MemoryGraphClient
+from seedcore_thin.graph import upsert_agent
 from seedcore_thin.manager import Tier0Manager, get_tier0_manager
 from seedcore_thin.specs import AgentSpec
+from tests.fixtures_graph import MockGraph
 from tests.fixtures_ray import wait_until
 
 pytestmark = pytest.mark.ray
@@ -33,10 +34,10 @@ def instances(ns: str) -> dict[str, str]:
 
 
 def test_watch_recreates_killed_agent_follows_graph_and_stops(
-    pg_dsn: str, ray_namespace: str
+    pg_dsn: str, ray_namespace: str, mock_graph: MockGraph
 ) -> None:
     ns = ray_namespace
-    graph = MemoryGraphClient([spec("w1"), spec("w2")])
+    graph = mock_graph([spec("w1"), spec("w2")])
     manager = Tier0Manager(
         Settings(pg_dsn=pg_dsn, namespace=ns, beat_sec=1.0), graph=graph, namespace=ns
     )
@@ -63,7 +64,7 @@ def test_watch_recreates_killed_agent_follows_graph_and_stops(
         assert took < INTERVAL
         assert instances(ns)["w2"] == before["w2"]  # the healthy one untouched
 
-        graph.put(spec("w3"))  # a graph change is noticed by the cheap check
+        upsert_agent(graph, spec("w3"))  # a graph change is noticed by the cheap check
         wait_until(lambda: "w3" in instances(ns), INTERVAL, "new agent from the graph")
 
         manager.stop_graph_reconciler()

@@ -9,6 +9,8 @@
 // model (USES), belongs to the organ when one is given, has num_gpus >= $min_gpus, and no
 // policy governing it, directly or through its organ, lists in `forbids` anything the task
 // requires. route_explain applies the same rules and says why the others fail.
+// Rules, each tagged `// rule: NAME` where it is applied here and in route_explain (one grep
+// finds both halves): member, organ, skills, models, gpus, agent_policies, organ_policies.
 //
 // Shape, for FalkorDB (about 4 ms for a one-skill task matching 800 of 10,000 agents):
 // - one row per need ('skill:X', 'model:Y'), each an index lookup on the selective Skill or
@@ -31,15 +33,19 @@ WITH collect(everyone) AS fleet
 UNWIND CASE WHEN size($skills) + size($models) = 0 THEN [null]
        ELSE [name IN $skills | 'skill:' + name] + [name IN $models | 'model:' + name] END
        + CASE WHEN size($requires) > 0 THEN ['blocked'] ELSE [] END AS need
+// rule: skills
 OPTIONAL MATCH (:Skill {name: CASE WHEN need STARTS WITH 'skill:' THEN substring(need, 6) END})
                <-[:HAS_SKILL]-(skilled:Agent)
 WITH fleet, need, collect(DISTINCT skilled) AS skilled
+// rule: models
 OPTIONAL MATCH (:Model {name: CASE WHEN need STARTS WITH 'model:' THEN substring(need, 6) END})
                <-[:USES]-(user:Agent)
 WITH fleet, need, skilled, collect(DISTINCT user) AS users
+// rule: organ (a task with no skill and no model starts from its organ)
 OPTIONAL MATCH (:Organ {id: CASE WHEN need IS NULL THEN $organ_id END})
                <-[:MEMBER_OF]-(member:Agent)
 WITH fleet, need, skilled, users, collect(DISTINCT member) AS members
+// rule: agent_policies
 OPTIONAL MATCH (blocking:Policy)<-[:GOVERNED_BY]-(governed:Agent)
 WHERE need = 'blocked' AND any(f IN coalesce(blocking.forbids, []) WHERE f IN $requires)
 WITH fleet, need, skilled, users, members, collect(DISTINCT governed) AS governed
@@ -51,10 +57,14 @@ WITH CASE WHEN need IS NULL THEN fleet ELSE [] END + skilled + users + members +
 UNWIND holders AS a
 WITH a, sum(weight) AS score
 WHERE score = size($skills) + size($models)
+  // rule: gpus
   AND ($min_gpus <= 0 OR coalesce(a.num_gpus, 0.0) >= $min_gpus)
+// rule: member
+// rule: organ
 MATCH (a)-[:MEMBER_OF]->(o:Organ)
 WHERE $organ_id IS NULL OR o.id = $organ_id
 WITH o, collect(a) AS organ_agents
+// rule: organ_policies
 OPTIONAL MATCH (o)-[:GOVERNED_BY]->(organ_policy:Policy)
 WHERE any(f IN coalesce(organ_policy.forbids, []) WHERE f IN $requires)
 WITH o, organ_agents, count(organ_policy) AS organ_blocks

@@ -1,7 +1,13 @@
-// upsert_agents: upsert_agent for a batch of agents in one statement, one version bump.
-// params: $agents LIST<MAP> (each map has the keys of upsert_agent's parameters)
+// upsert_agents: create or replace a batch of Agents and their edges, then bump the
+//   desired-state version once (one agent is a batch of one).
+// params: $agents LIST<MAP> (each map: agent_id, organ_id, name, namespace, lifetime,
+//         num_cpus, num_gpus, memory_mb, custom_resources_json, max_concurrency,
+//         metadata_json, skills, models, services, policies; see AgentSpec.upsert_params)
 // returns: upserted (integer), version (the desired-state version afterwards)
-// Used to load large fleets (seedcore_thin.graph.fleetgen, tests, benchmarks) quickly.
+// Missing Organ, Skill, Model, Service and Policy nodes are created; a Policy created here
+// forbids nothing until a DBA sets its `forbids` list (the built-in no_external_egress
+// exists from migration V0004). Each agent's old MEMBER_OF, HAS_SKILL, USES, USES_SERVICE
+// and GOVERNED_BY edges are replaced, so the edges equal the parameters afterwards.
 UNWIND $agents AS spec
 MERGE (a:Agent {id: spec.agent_id})
 SET a.name = spec.name,
@@ -15,7 +21,7 @@ SET a.name = spec.name,
     a.metadata_json = spec.metadata_json,
     a.updated_at = timestamp()
 WITH a, spec
-OPTIONAL MATCH (a)-[old:MEMBER_OF|HAS_SKILL|USES|GOVERNED_BY]->()
+OPTIONAL MATCH (a)-[old:MEMBER_OF|HAS_SKILL|USES|USES_SERVICE|GOVERNED_BY]->()
 DELETE old
 WITH a, spec, count(old) AS replaced_edges
 MERGE (o:Organ {id: spec.organ_id})
@@ -27,11 +33,15 @@ FOREACH (model_name IN spec.models |
   MERGE (m:Model {name: model_name})
     ON CREATE SET m.deprecated = false
   MERGE (a)-[:USES]->(m))
+FOREACH (service_name IN spec.services |
+  MERGE (svc:Service {name: service_name})
+  MERGE (a)-[:USES_SERVICE]->(svc))
 FOREACH (policy_id IN spec.policies |
   MERGE (p:Policy {id: policy_id})
     ON CREATE SET p.forbids = []
   MERGE (a)-[:GOVERNED_BY]->(p))
 WITH count(a) AS upserted
 MERGE (d:DesiredState {id: 'fleet'})
-SET d.version = coalesce(d.version, 0) + CASE WHEN upserted > 0 THEN 1 ELSE 0 END
+SET d.version = coalesce(d.version, 0) + CASE WHEN upserted > 0 THEN 1 ELSE 0 END,
+    d.updated_at = timestamp()
 RETURN upserted, d.version AS version

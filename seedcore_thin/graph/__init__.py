@@ -8,35 +8,39 @@
 - ``neo4j://``, ``neo4j+s://``, ``bolt://`` (and ``+s``/``+ssc``): Neo4j.
 
 Every backend answers the :class:`GraphClient` protocol. The Cypher backends also have
-``execute_statement`` (used by migrations and fixtures).
+``execute_statement`` (used by migrations and fixtures). Specs passed directly
+(``MockGraphClient(specs)``) live in a private graph of the embedded FalkorDB, so they are
+routed by the same Cypher as any graph.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError
-from seedcore_thin.graph.memory import MemoryGraphClient, MockGraphClient
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient, MockGraphClient
 from seedcore_thin.graph.schema import split_statements
 from seedcore_thin.queries import cypher_dir
-from seedcore_thin.specs import AgentSpec, InvalidSpecReport, OrganSpec, SpecReadResult
+from seedcore_thin.specs import AgentSpec, InvalidSpecReport, OrganSpec, PolicySpec, SpecReadResult
 
 __all__ = [
     "AgentSpec",
     "CypherExecutor",
     "GraphClient",
     "InvalidSpecReport",
-    "MemoryGraphClient",
     "MockGraphClient",
     "OrganSpec",
+    "PolicySpec",
     "SpecReadResult",
     "connect_graph",
     "load_cypher_file",
     "load_fixture",
     "remove_agent",
     "upsert_agent",
+    "upsert_specs",
 ]
 
 
@@ -75,8 +79,6 @@ def connect_graph(uri: str | None = None) -> GraphClient:
     uri = uri or Settings.from_env().graph_uri
     scheme = uri.partition("://")[0].lower()
     if scheme in ("falkordb", "falkordb+embedded"):
-        from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-
         return FalkorDBGraphClient.from_uri(uri)
     from seedcore_thin.graph.neo4j import SCHEMES, Neo4jGraphClient
 
@@ -103,8 +105,29 @@ def load_fixture(client: CypherExecutor, name: str = "example_fleet") -> int:
 
 def upsert_agent(client: GraphClient, spec: AgentSpec) -> int:
     """Write one spec to the graph; returns the new desired-state version."""
-    rows = client.run("upsert_agent", **spec.upsert_params())
+    rows = client.run("upsert_agents", agents=[spec.upsert_params()])
     return int(rows[0]["version"])
+
+
+def upsert_specs(
+    client: GraphClient,
+    agents: Iterable[AgentSpec] = (),
+    organs: Iterable[OrganSpec] = (),
+    policies: Iterable[PolicySpec] = (),
+    *,
+    batch_size: int = 1000,
+) -> int:
+    """Write a desired state through the named commands: policies, organs, then agents in
+    batches (so a policy's ``forbids`` is in place before an agent names it); returns the
+    desired-state version."""
+    for policy in policies:
+        client.run("upsert_policy", **policy.model_dump())
+    for organ in organs:
+        client.run("upsert_organ", **organ.model_dump())
+    params = [spec.upsert_params() for spec in agents]
+    for start in range(0, len(params), batch_size):
+        client.run("upsert_agents", agents=params[start : start + batch_size])
+    return client.version()
 
 
 def remove_agent(client: GraphClient, agent_id: str) -> bool:

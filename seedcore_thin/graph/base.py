@@ -82,7 +82,7 @@ class CypherGraphClient(ABC):
     def read_agent_specs(self) -> SpecReadResult:
         """Valid specs and, separately, a report per problem of each invalid Agent node."""
         with gc_paused():
-            result = _agent_specs_from_rows(self.run("list_agent_specs"))
+            result = _agent_specs_from_rows(self.run("list_agent_specs", agent_id=None))
         for problem in result.invalid:
             log.warning("invalid agent spec in the graph: %s", problem)
         return result

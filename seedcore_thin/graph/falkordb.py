@@ -7,12 +7,18 @@ the working directory; started on demand). The graph name defaults to ``fleet``.
 Only schema DDL is adapted: FalkorDB has no ``CREATE CONSTRAINT``, so a unique constraint
 becomes a range index plus ``GRAPH.CONSTRAINT CREATE`` (via the client's API), and an index
 loses its name and ``IF NOT EXISTS``. Every other statement runs as written.
+
+:class:`MockGraphClient` is the original design's "specs passed directly": a private,
+migrated graph on such a server, loaded through the named commands.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+import uuid
+import weakref
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -20,10 +26,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import falkordb
 import redis.exceptions
 
+from seedcore_thin.config import default_graph_uri, state_dir
 from seedcore_thin.embedded.falkordb import start_falkordb
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
 from seedcore_thin.graph.base import CypherGraphClient, Row
 from seedcore_thin.graph.schema import SchemaChange
+from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
+
+log = logging.getLogger(__name__)
 
 DEFAULT_GRAPH = "fleet"
 _CONNECT_TIMEOUT_S = 2.0
@@ -64,25 +74,8 @@ class FalkorDBGraphClient(CypherGraphClient):
     @classmethod
     def from_uri(cls, uri: str) -> FalkorDBGraphClient:
         """``falkordb://`` or ``falkordb+embedded://`` (which starts the server if needed)."""
-        scheme, _, rest = uri.partition("://")
-        if scheme == "falkordb+embedded":
-            location, _, query = rest.partition("?")
-            if not location:
-                raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
-            graph = parse_qs(query).get("graph", [DEFAULT_GRAPH])[0]
-            server = urlsplit(start_falkordb(Path(unquote(location))))
-            return cls(server.hostname or "127.0.0.1", server.port or 6379, graph)
-        if scheme != "falkordb":
-            raise ConfigError(f"not a FalkorDB URI: {uri!r}")
-        parts = urlsplit(uri)
-        graph = unquote(parts.path.lstrip("/")) or DEFAULT_GRAPH
-        return cls(
-            parts.hostname or "127.0.0.1",
-            parts.port or 6379,
-            graph,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
+        host, port, graph, auth = _address(uri)
+        return cls(host, port, graph, **auth)
 
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
         query = self._graph.query if write else self._graph.ro_query
@@ -154,11 +147,88 @@ class FalkorDBGraphClient(CypherGraphClient):
 
     def delete_graph(self) -> None:
         """Drop this graph key entirely (tests and benchmarks use throwaway graphs)."""
-        try:
-            self._graph.delete()
-        except redis.exceptions.ResponseError as exc:
-            if "empty key" not in str(exc) and "Invalid graph operation" not in str(exc):
-                raise GraphQueryError(str(exc)) from None
+        _delete(self._graph)
 
     def close(self) -> None:
         self._db.close()
+
+
+class MockGraphClient(FalkorDBGraphClient):
+    """Specs passed directly (the original design's ``MockGraphClient(agent_specs)``).
+
+    They are written to a private graph ``mock_<random>`` on the FalkorDB server of ``uri``
+    (default: ``SEEDCORE_GRAPH_URI`` when it names FalkorDB, else the embedded server under
+    the state folder, started on demand), migrated and loaded through the named commands,
+    so routing, guardrails and every named query answer as on any graph. :meth:`close`
+    deletes the graph (so does garbage collection or the end of the process).
+    """
+
+    def __init__(
+        self,
+        agents: Iterable[AgentSpec] = (),
+        organs: Iterable[OrganSpec] = (),
+        policies: Iterable[PolicySpec] = (),
+        *,
+        uri: str | None = None,
+    ) -> None:
+        # imported here: both modules import seedcore_thin.graph, which imports this one
+        from seedcore_thin.graph import upsert_specs
+        from seedcore_thin.graph.migrations import migrate_graph
+
+        host, port, _, auth = _address(uri or _default_server_uri())
+        super().__init__(host, port, f"mock_{uuid.uuid4().hex[:12]}", **auth)
+        self._drop = weakref.finalize(self, _delete, self._graph, quiet=True)
+        try:
+            migrate_graph(self)
+            upsert_specs(self, agents, organs, policies)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def _default_server_uri() -> str:
+    configured = default_graph_uri()
+    if configured.partition("://")[0] in ("falkordb", "falkordb+embedded"):
+        return configured
+    return f"falkordb+embedded://{state_dir() / 'graph'}"
+
+
+def _address(uri: str) -> tuple[str, int, str, dict[str, str | None]]:
+    """(host, port, graph, credentials) of a FalkorDB URI; starts an embedded server."""
+    scheme, _, rest = uri.partition("://")
+    if scheme == "falkordb+embedded":
+        location, _, query = rest.partition("?")
+        if not location:
+            raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
+        graph = parse_qs(query).get("graph", [DEFAULT_GRAPH])[0]
+        server = urlsplit(start_falkordb(Path(unquote(location))))
+        return server.hostname or "127.0.0.1", server.port or 6379, graph, {}
+    if scheme != "falkordb":
+        raise ConfigError(f"not a FalkorDB URI: {uri!r}")
+    parts = urlsplit(uri)
+    auth = {
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+    }
+    graph = unquote(parts.path.lstrip("/")) or DEFAULT_GRAPH
+    return parts.hostname or "127.0.0.1", parts.port or 6379, graph, auth
+
+
+def _delete(graph: Any, *, quiet: bool = False) -> None:
+    """Drop a graph key; ``quiet`` (private graphs at close) only logs a failure."""
+    try:
+        graph.delete()
+    except redis.exceptions.ResponseError as exc:
+        if "empty key" in str(exc) or "Invalid graph operation" in str(exc):
+            return
+        if not quiet:
+            raise GraphQueryError(str(exc)) from None
+        log.warning("could not delete graph %s: %s", graph.name, exc)
+    except _UNAVAILABLE as exc:
+        if not quiet:
+            raise GraphUnavailable(f"FalkorDB: {exc}") from None
+        log.warning("could not delete graph %s: %s", graph.name, exc)

@@ -3,17 +3,17 @@
 ``generate_fleet(n, seed=...)`` returns specs shaped like a real fleet: a handful of organs,
 skills and models drawn from small pools, a few GPU agents, policies over some organs and
 directly over some agents. ``load_fleet(client, fleet)`` writes it with the named commands
-(``upsert_policy``, ``upsert_organ``, batched ``upsert_agents``), so loading also exercises
-them. The same seed always gives the same fleet.
+(``upsert_policy``, ``upsert_organ``, batched ``upsert_agents``; see
+:func:`seedcore_thin.graph.upsert_specs`), so loading also exercises them. The same seed
+always gives the same fleet.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
-from seedcore_thin.graph import GraphClient
+from seedcore_thin.graph import GraphClient, upsert_specs
 from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec, Resources
 
 CAPABILITIES = ("external_network", "pii_export", "cross_region_transfer", "gpu_burst")
@@ -83,18 +83,6 @@ def generate_fleet(
     return GeneratedFleet(policies=policies, organs=organs, agents=agents)
 
 
-def upsert_agents_params(agents: list[AgentSpec]) -> dict[str, Any]:
-    """Parameters of ``cypher/queries/upsert_agents.cypher`` for one batch."""
-    return {"agents": [spec.upsert_params() for spec in agents]}
-
-
 def load_fleet(client: GraphClient, fleet: GeneratedFleet, *, batch_size: int = 1000) -> int:
     """Write the fleet through the named commands; returns the desired-state version."""
-    for policy in fleet.policies:
-        client.run("upsert_policy", **policy.model_dump())
-    for organ in fleet.organs:
-        client.run("upsert_organ", **organ.model_dump())
-    for start in range(0, len(fleet.agents), batch_size):
-        batch = fleet.agents[start : start + batch_size]
-        client.run("upsert_agents", **upsert_agents_params(batch))
-    return client.version()
+    return upsert_specs(client, fleet.agents, fleet.organs, fleet.policies, batch_size=batch_size)
