@@ -136,12 +136,13 @@ def test_grace_period_bounds_the_drain(tmp_path: Path) -> None:
     async def go() -> None:
         host = _host("tests.agents_for_tests:Recorder", log=str(log))
         await host.start()
-        asyncio.create_task(host.handle({"data": {"sleep": 2}}))
+        slow = asyncio.create_task(host.handle({"data": {"sleep": 2}}))
         await asyncio.sleep(0.05)
         loop = asyncio.get_running_loop()
         began = loop.time()
         await host.stop(grace_s=0.2)
         assert loop.time() - began < 1.5
+        slow.cancel()
 
     _run(go())
     assert log.read_text().splitlines()[0] == "shutdown"

@@ -37,5 +37,5 @@ def test_agent_ranks_the_nearest_label() -> None:
     out = agent.handle({"data": {"text": "Quarterly revenue grew by ten percent.", "top": 1}})
     assert out["dim"] == 384 and out["model"] == "all-MiniLM-L6-v2"
     assert out["nearest"][0]["label"] == "stock market earnings"
-    with pytest.raises(ValueError, match="data.text"):
+    with pytest.raises(ValueError, match=r"data\.text"):
         agent.handle({"data": {}})

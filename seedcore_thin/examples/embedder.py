@@ -103,7 +103,8 @@ class MiniLM:
             attended = self._dense(context, f"{layer}.attention.output.dense") + x
             x = self._norm(attended, f"{layer}.attention.output.LayerNorm")
             inner = self._gelu(self._dense(x, f"{layer}.intermediate.dense"))
-            x = self._norm(self._dense(inner, f"{layer}.output.dense") + x, f"{layer}.output.LayerNorm")
+            output = self._dense(inner, f"{layer}.output.dense") + x
+            x = self._norm(output, f"{layer}.output.LayerNorm")
         pooled = (x * mask[..., None]).sum(1) / np.clip(mask.sum(1, keepdims=True), 1e-9, None)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
