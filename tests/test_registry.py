@@ -21,8 +21,16 @@ from seedcore_thin.errors import (
     UnknownInstance,
 )
 from seedcore_thin.migrations import list_migrations
+from seedcore_thin.queries import (
+    SHAPES,
+    SQL_FILES,
+    load_sql,
+    parse_named_sql,
+    project_root,
+    sql_dir,
+)
 from seedcore_thin.registry import ERRORS, InstanceRecord, Registry
-from tests.fixtures_pg import TcpProxy, admin_registry, as_role
+from tests.fixtures_pg import ADMIN_SQL, TcpProxy, admin_registry, as_role
 
 
 def record(epoch: uuid.UUID, logical_id: str, **extra: object) -> InstanceRecord:
@@ -49,6 +57,26 @@ def free_port() -> int:
 def status_counts(dsn: str) -> dict[str, int]:
     with admin_registry(dsn) as reg:
         return {row["status"]: row["n"] for row in reg.call("status_counts")}
+
+
+def test_headers_declare_a_shape() -> None:
+    parsed = parse_named_sql("-- name: a :one\n-- says why\nSELECT %(x)s, %(y)s;\n")["a"]
+    assert (parsed.shape, parsed.params, parsed.description) == ("one", {"x", "y"}, "says why")
+    with pytest.raises(ValueError, match="SHAPE"):
+        parse_named_sql("-- name: a\nSELECT 1;\n")
+    assert {q.shape for q in load_sql([ADMIN_SQL]).values()} <= set(SHAPES)
+
+
+def test_sql_files_hold_only_the_calls_the_package_makes() -> None:
+    """Test and admin statements live in tests/sql/admin.sql, not in sql/."""
+    package = "".join(
+        p.read_text(encoding="utf-8") for p in (project_root() / "seedcore_thin").rglob("*.py")
+    )
+    for name in SQL_FILES:
+        unused = [
+            q for q in parse_named_sql((sql_dir() / name).read_text()) if f'"{q}"' not in package
+        ]
+        assert unused == [], f"sql/{name}: no caller in seedcore_thin"
 
 
 def test_every_sqlstate_the_sql_raises_has_a_type() -> None:
