@@ -63,6 +63,7 @@ ERRORS: dict[str, type[SeedcoreError]] = {
     "SC102": LeaseLost,
     "SC103": RunClosed,
     "SC104": InvalidOutcome,
+    "SC105": ConfigError,  # invalid retention argument (audit retention)
 }
 # Missing schema, table or function: the database was not migrated.
 _NOT_MIGRATED = {"3F000", "42P01", "42883"}
