@@ -45,7 +45,7 @@ def test_the_runtime_prunes_old_runs_in_batches(pg_dsn: str) -> None:
         left = reg.call("reconcile_runs_recent", limit=10)
         assert [r["run_id"] for r in left] == [runs[-1]]
 
-        with pytest.raises(ConfigError, match="older_than|retention|positive|negative"):
+        with pytest.raises(ConfigError, match="invalid retention"):
             _prune(reg, later, older_than=timedelta(days=-1))
 
 
