@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from seedcore_thin.config import state_dir
 from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
 from seedcore_thin.migrations import migrate_postgres
-from seedcore_thin.queries import sql
+from seedcore_thin.queries import project_root, sql
 from seedcore_thin.registry import Registry
 
 BATCH = 1000
@@ -54,13 +54,14 @@ def _register(dsn: str, epoch: uuid.UUID, ids: list[uuid.UUID]) -> None:
 
 def run(dsn: str, n: int) -> dict[str, float | int]:
     ids = [uuid.uuid4() for _ in range(n)]
-    with Registry(dsn, max_size=2, timeout=30) as reg:
-        epoch = reg.current_epoch()
+    admin_sql = project_root() / "tests" / "sql" / "admin.sql"  # beat, active_instance_count
+    with Registry(dsn, max_size=2, timeout=30, extra_sql=[admin_sql]) as reg:
+        epoch = reg.call("current_epoch")
         _register(dsn, epoch, ids)
 
         start = time.perf_counter()
         for iid in ids:
-            reg.beat(iid, epoch)
+            reg.call("beat", instance_id=iid, epoch=epoch)
         single = n / (time.perf_counter() - start)
 
         batches = [ids[i : i + BATCH] for i in range(0, n, BATCH)]
@@ -72,8 +73,7 @@ def run(dsn: str, n: int) -> dict[str, float | int]:
             raise SystemExit(f"beat_many accepted {accepted} of {n * ROUNDS}")
 
         active_ms = median_ms(reg.active_instances)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            view_ms = median_ms(lambda: conn.execute(sql("active_instance_count")).fetchone())
+        view_ms = median_ms(lambda: reg.call("active_instance_count"))
         if len(reg.active_instances()) != n:
             raise SystemExit("active_instance does not list every instance")
 
@@ -83,8 +83,8 @@ def run(dsn: str, n: int) -> dict[str, float | int]:
         start = time.perf_counter()
         result = reg.expire_stale()
         expire_ms = (time.perf_counter() - start) * 1000
-        if result.expired != silent:
-            raise SystemExit(f"expire pass expired {result.expired}, expected {silent}")
+        if result["expired"] != silent:
+            raise SystemExit(f"expire pass expired {result['expired']}, expected {silent}")
 
     return {
         "instances": n,
@@ -93,7 +93,7 @@ def run(dsn: str, n: int) -> dict[str, float | int]:
         "batched_vs_single": round(batched / single, 1),
         "batch_size": BATCH,
         "expire_ms": round(expire_ms, 2),
-        "expired": result.expired,
+        "expired": result["expired"],
         "active_instance_ms": round(active_ms, 2),
         "active_instance_server_ms": round(view_ms, 2),
     }

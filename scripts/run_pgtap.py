@@ -13,30 +13,30 @@ import shutil
 import subprocess
 import sys
 
-import psycopg
 from psycopg import conninfo
 
 from seedcore_thin.config import state_dir
 from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
 from seedcore_thin.errors import SeedcoreError
 from seedcore_thin.migrations import migrate_postgres
-from seedcore_thin.queries import project_root, sql
+from seedcore_thin.queries import project_root
+from seedcore_thin.registry import Registry
 
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=300"]
 
 
-def _scalar(dsn: str, name: str) -> object:
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        row = conn.execute(sql(name)).fetchone()
-        return row[0] if row else None
+def _admin(dsn: str) -> Registry:
+    """A client that also knows the tests' statements (``tests/sql/admin.sql``)."""
+    return Registry(dsn, timeout=5.0, extra_sql=[project_root() / "tests" / "sql" / "admin.sql"])
 
 
 def ensure_pgtap(server: str) -> None:
     """Install postgresql-<major>-pgtap (which brings pg_prove) when either is missing."""
-    major = int(str(_scalar(server, "server_version_num"))) // 10000
-    if shutil.which("pg_prove") and _scalar(server, "pgtap_available"):
-        return
+    with _admin(server) as admin:
+        major = int(admin.call("server_version_num")) // 10000
+        if shutil.which("pg_prove") and admin.call("pgtap_available"):
+            return
     if os.geteuid() != 0:
         raise SeedcoreError(
             f"pgTAP is missing: install it with `sudo apt-get install postgresql-{major}-pgtap`"
@@ -50,7 +50,9 @@ def ensure_pgtap(server: str) -> None:
         subprocess.run(cmd, check=True, env=APT_ENV, stdout=subprocess.DEVNULL)
     if not shutil.which("pg_prove"):
         raise SeedcoreError(f"{package} is installed but pg_prove is not on PATH")
-    if not _scalar(server, "pgtap_available"):
+    with _admin(server) as admin:
+        available = admin.call("pgtap_available")
+    if not available:
         raise SeedcoreError(
             "the test server has no pgTAP extension files (is it another machine? "
             f"install {package} there)"
@@ -96,8 +98,8 @@ def main() -> int:
         return 2
     with scratch_database(server, "pgtap") as dsn:
         migrate_postgres(dsn)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql("pgtap_create"))
+        with _admin(dsn) as admin:
+            admin.call("pgtap_create")
         cmd = ["pg_prove", "--failures", *(str(t.relative_to(project_root())) for t in tests)]
         return subprocess.run(cmd, check=False, env=libpq_env(dsn), cwd=project_root()).returncode
 

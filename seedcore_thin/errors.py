@@ -1,6 +1,7 @@
 """Typed errors: callers branch on the type, never on message text.
 
-PL/pgSQL raises fixed SQLSTATEs (see sql/migrations); ``registry`` maps them onto these.
+PL/pgSQL raises fixed SQLSTATEs (see sql/migrations); ``registry.ERRORS`` maps every one of
+them onto these.
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ class UnknownInstance(SeedcoreError):
 
 class InvalidStatus(SeedcoreError):
     """A status outside starting/alive/draining/dead (SQLSTATE SC003)."""
+
+
+class RunClosed(SeedcoreError):
+    """The reconcile run is unknown or closed, or its step was already recorded (SC103)."""
+
+
+class InvalidOutcome(SeedcoreError):
+    """A step outcome outside succeeded/failed/pending/skipped (SQLSTATE SC104)."""
 
 
 class MigrationError(SeedcoreError):
@@ -80,7 +89,7 @@ class NoQualifiedAgent(SeedcoreError):
 
 
 class LeaderLockHeld(SeedcoreError):
-    """Another reconciler holds the apply lock; ``holder`` says who."""
+    """Another reconciler holds the apply lock (SC101); ``holder`` says who."""
 
     def __init__(self, holder: str) -> None:
         self.holder = holder

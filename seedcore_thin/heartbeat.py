@@ -221,7 +221,7 @@ class HeartbeatRelay:
     def _write(self, alive: list[dict[str, Any]], dead: list[dict[str, Any]]) -> None:
         try:
             registry = self._registry_client()
-            epoch = registry.current_epoch()
+            epoch = registry.call("current_epoch")
             if epoch != self._epoch:
                 self._epoch, self._registered = epoch, set()
             self._register(registry, [i for i in alive if i["instance_id"] not in self._registered])
@@ -254,7 +254,7 @@ class HeartbeatRelay:
 
     def _bury(self, registry: Any, info: Mapping[str, Any]) -> None:
         try:
-            registry.deregister_instance(uuid.UUID(str(info["instance_id"])))
+            registry.call("deregister_instance", instance_id=uuid.UUID(str(info["instance_id"])))
         except SeedcoreError as exc:  # never registered (unknown instance): nothing to bury
             log.debug("deregister %s: %s", info.get("agent_id"), exc)
         self._registered.discard(str(info["instance_id"]))

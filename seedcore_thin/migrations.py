@@ -1,33 +1,40 @@
-"""Applies the versioned PL/pgSQL files of ``sql/migrations`` to a PostgreSQL database.
+"""One migrator for ``sql/migrations`` (PostgreSQL) and ``cypher/migrations`` (the graph).
 
-Each file ``NNNN_description.sql`` runs in its own transaction together with its row in
-``seedcore.schema_migrations``, so a crash leaves either both or neither. A session
-advisory lock makes two migrators of one database safe: the second waits, then finds
-nothing left to do. An applied file whose checksum changed is refused, as is a database
-that knows migrations this code does not (the code is older than the database).
+Shared here: listing the files of a naming convention (``NNNN_name.sql``,
+``V0001__Name.cypher``), their checksums (line endings normalised, so a CRLF checkout is not
+a change), and the rules that refuse a divergence: a misnamed file or a reused version, an
+applied file whose checksum or name changed, a target that knows versions this code does not
+(the code is older than it), and a new file numbered below one already applied. A backend
+says what is applied and applies one file with its history record, under a lock.
+
+PostgreSQL: each file runs in its own transaction together with its row in
+``seedcore.schema_migrations``, so a crash leaves either both or neither; a session advisory
+lock makes a second migrator wait, then find nothing left to do. The graph backend is in
+:mod:`seedcore_thin.graph.migrations`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 
 from seedcore_thin.errors import MigrationError
 from seedcore_thin.queries import sql, sql_dir
-
-MIGRATION_NAME_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
+from seedcore_thin.registry import Registry
 
 
 @dataclass(frozen=True)
-class MigrationFile:
+class Migration:
     """One migration file on disk."""
 
     version: int
-    name: str
+    description: str
     path: Path
     checksum: str
 
@@ -35,63 +42,144 @@ class MigrationFile:
     def filename(self) -> str:
         return self.path.name
 
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How the files of one target are named: PREFIX + NNNN + SEP + lower_snake + SUFFIX."""
+
+    prefix: str
+    sep: str
+    suffix: str
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(
+            rf"^{self.prefix}(?P<version>\d{{4}}){re.escape(self.sep)}"
+            rf"(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*){re.escape(self.suffix)}$"
+        )
+
+    def filename(self, version: int, description: str) -> str:
+        return f"{self.prefix}{version:04d}{self.sep}{description}{self.suffix}"
+
+    def list(self, folder: Path) -> list[Migration]:
+        """The files in version order; misnamed files and reused versions are errors."""
+        if not folder.is_dir():
+            raise MigrationError(f"migration directory {folder} does not exist")
+        found: dict[int, Migration] = {}
+        for path in sorted(folder.glob(f"*{self.suffix}")):
+            match = self.regex.match(path.name)
+            if match is None:
+                hint = self.filename(0, "lower_snake_description").replace("0000", "NNNN")
+                raise MigrationError(f"{path.name}: migration files here are named {hint}")
+            version = int(match.group("version"))
+            if version in found:
+                raise MigrationError(
+                    f"{path.name}: version {version:04d} is also used by {found[version].filename}"
+                )
+            text = path.read_bytes().replace(b"\r\n", b"\n")
+            found[version] = Migration(
+                version, match.group("description"), path, hashlib.sha256(text).hexdigest()
+            )
+        return [found[v] for v in sorted(found)]
+
+
+class Backend(Protocol):
+    """Where migrations are recorded and applied."""
+
+    target: str  # "database", "graph": named in the errors
+    failures: tuple[type[Exception], ...]  # what a failed file raises
+
+    def applied(self) -> dict[int, tuple[str, str]]:
+        """version -> (description, checksum) of what the target recorded."""
+
+    def apply(self, migration: Migration) -> None:
+        """Run the file and record it."""
+
+
+def pending(backend: Backend, files: list[Migration], convention: Convention) -> list[Migration]:
+    """The files not applied yet; raise on any divergence between files and target."""
+    applied = backend.applied()
+    by_version = {f.version: f for f in files}
+    unknown = sorted(set(applied) - set(by_version))
+    if unknown:
+        names = ", ".join(convention.filename(v, applied[v][0]) for v in unknown)
+        raise MigrationError(
+            f"the {backend.target} has migrations this code does not know ({names}): "
+            f"the code is older than the {backend.target}"
+        )
+    for version, (description, checksum) in sorted(applied.items()):
+        f = by_version[version]
+        if checksum != f.checksum:
+            raise MigrationError(
+                f"{f.filename} was changed after it was applied (checksum {checksum[:12]} "
+                f"recorded, {f.checksum[:12]} on disk): add a new migration instead"
+            )
+        if description != f.description:
+            raise MigrationError(f"{f.filename}: {version:04d} was applied as {description}")
+    todo = [f for f in files if f.version not in applied]
+    if todo and applied and todo[0].version < max(applied):
+        last = convention.filename(max(applied), applied[max(applied)][0])
+        raise MigrationError(
+            f"{todo[0].filename} is numbered below {last}, which is already applied: "
+            "renumber it after the last applied migration"
+        )
+    return todo
+
+
+def migrate(
+    backend: Backend, files: list[Migration], convention: Convention, *, dry_run: bool
+) -> list[Migration]:
+    """Apply what is pending in order (``dry_run``: only say what is pending)."""
+    todo = pending(backend, files, convention)
+    if dry_run:
+        return todo
+    for f in todo:
+        try:
+            backend.apply(f)
+        except backend.failures as exc:
+            raise MigrationError(f"{f.filename} failed: {exc}") from exc
+    return todo
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+SQL_NAMES = Convention("", "_", ".sql")
+MIGRATION_NAME_RE = SQL_NAMES.regex
+
 
 def default_directory() -> Path:
     return sql_dir() / "migrations"
 
 
-def list_migrations(directory: Path | None = None) -> list[MigrationFile]:
-    """The migration files in version order; misnamed or duplicate versions are errors."""
-    folder = directory or default_directory()
-    if not folder.is_dir():
-        raise MigrationError(f"migration directory {folder} does not exist")
-    found: dict[int, MigrationFile] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix != ".sql":
-            continue
-        match = MIGRATION_NAME_RE.match(path.name)
-        if match is None:
-            raise MigrationError(
-                f"{path.name}: migration files are named NNNN_lower_snake_description.sql"
-            )
-        version = int(match.group("version"))
-        if version in found:
-            raise MigrationError(
-                f"{path.name}: version {version:04d} is also used by {found[version].filename}"
-            )
-        data = path.read_bytes()
-        found[version] = MigrationFile(
-            version, match.group("name"), path, hashlib.sha256(data).hexdigest()
-        )
-    return [found[v] for v in sorted(found)]
+def list_migrations(directory: Path | None = None) -> list[Migration]:
+    return SQL_NAMES.list(directory or default_directory())
 
 
-def _pending(conn: psycopg.Connection, files: list[MigrationFile]) -> list[MigrationFile]:
-    """Compare the files with what the database recorded; raise on any divergence."""
-    applied = {row[0]: (row[1], row[2]) for row in conn.execute(sql("migrations_applied"))}
-    known = {f.version for f in files}
-    unknown = sorted(set(applied) - known)
-    if unknown:
-        names = ", ".join(f"{v:04d}_{applied[v][0]}" for v in unknown)
-        raise MigrationError(
-            f"the database has migrations this code does not know ({names}): "
-            "the code is older than the database"
-        )
-    pending = []
-    for f in files:
-        if f.version not in applied:
-            pending.append(f)
-            continue
-        name, checksum = applied[f.version]
-        if checksum != f.checksum:
-            raise MigrationError(
-                f"{f.filename} was changed after it was applied "
-                f"(recorded sha256 {checksum[:12]}..., file {f.checksum[:12]}...): "
-                "add a new migration instead of editing an applied one"
+class _Postgres:
+    target = "database"
+    failures: tuple[type[Exception], ...] = (psycopg.Error,)
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def applied(self) -> dict[int, tuple[str, str]]:
+        rows = self.conn.execute(sql("migrations_applied")).fetchall()
+        return {version: (name, checksum) for version, name, checksum in rows}
+
+    def apply(self, migration: Migration) -> None:
+        with self.conn.transaction():
+            self.conn.execute(migration.path.read_bytes())
+            self.conn.execute(
+                sql("migrations_record"),
+                {
+                    "version": migration.version,
+                    "name": migration.description,
+                    "checksum": migration.checksum,
+                },
             )
-        if name != f.name:
-            raise MigrationError(f"{f.filename}: version {f.version:04d} was applied as {name!r}")
-    return pending
 
 
 def migrate_postgres(
@@ -99,30 +187,14 @@ def migrate_postgres(
 ) -> list[str]:
     """Apply pending migrations; return their file names (with ``dry_run``: list them only)."""
     files = list_migrations(directory)
-    try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise MigrationError(f"cannot connect to PostgreSQL: {exc}") from exc
-    with conn:
+    with Registry(dsn, max_size=1, timeout=5.0) as registry, registry.session() as conn:
         conn.execute(sql("migrations_lock"))
         try:
-            if dry_run:
-                # Look without touching: even the bookkeeping table is rolled back.
-                with conn.transaction(force_rollback=True):
-                    conn.execute(sql("migrations_bootstrap"))
-                    return [f.filename for f in _pending(conn, files)]
-            conn.execute(sql("migrations_bootstrap"))
-            pending = _pending(conn, files)
-            done = []
-            for f in pending:
-                try:
-                    with conn.transaction():
-                        conn.execute(f.path.read_bytes())
-                        conn.execute(sql("migrations_record"), (f.version, f.name, f.checksum))
-                except psycopg.Error as exc:
-                    raise MigrationError(f"{f.filename} failed: {exc}") from exc
-                done.append(f.filename)
-            return done
+            # A dry run looks without touching: even the bookkeeping table is rolled back.
+            with conn.transaction(force_rollback=True) if dry_run else contextlib.nullcontext():
+                conn.execute(sql("migrations_bootstrap"))
+                done = migrate(_Postgres(conn), files, SQL_NAMES, dry_run=dry_run)
         finally:
             if not conn.closed:
                 conn.execute(sql("migrations_unlock"))
+    return [f.filename for f in done]

@@ -1,8 +1,11 @@
 """Named SQL and Cypher statements, loaded from the versioned files DBAs edit.
 
-``sql/queries.sql`` holds blocks headed ``-- name: NAME`` followed by a one-line
-description comment and the statement. ``cypher/queries/NAME.cypher`` holds one statement
-per file. Python never embeds query text: it asks for a statement by name.
+SQL files hold blocks headed ``-- name: NAME :SHAPE`` (River's convention), a one-line
+description comment, then the statement. SHAPE is what a call returns: ``:one`` (the row),
+``:many`` (every row), ``:scalar`` (first column of the row) or ``:exec`` (nothing).
+``sql/queries.sql`` holds the runtime's calls, ``sql/setup.sql`` the migrator's and the local
+stack's; ``cypher/queries/NAME.cypher`` holds one statement per file. Python never embeds
+query text: it asks for a statement by name.
 """
 
 from __future__ import annotations
@@ -10,15 +13,17 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from seedcore_thin.errors import QueryNotFound
 
-_NAME_RE = re.compile(
-    r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)(?:\s+:(?:one|many|scalar|exec))?\s*$", re.MULTILINE
-)
-
+SHAPES = ("one", "many", "scalar", "exec")
+_HEADER_RE = re.compile(r"^--\s*name:(?P<rest>.*)$", re.MULTILINE)
+_NAME_SHAPE_RE = re.compile(rf"\s*(?P<name>[a-z_][a-z0-9_]*)\s+:(?P<shape>{'|'.join(SHAPES)})\s*")
+_PARAM_RE = re.compile(r"%\((\w+)\)s")
+SQL_FILES = ("queries.sql", "setup.sql")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 #: Where the wheel carries its copy of ``sql/`` and ``cypher/`` (pyproject's force-include).
@@ -53,45 +58,61 @@ def cypher_dir() -> Path:
 
 @dataclass(frozen=True)
 class NamedQuery:
-    """One statement with the description its author wrote above it."""
+    """One statement, the description its author wrote above it, its result shape and the
+    names of its ``%(name)s`` parameters."""
 
     name: str
     description: str
     text: str
+    shape: str = "many"
+    params: frozenset[str] = field(default_factory=frozenset)
 
 
 def parse_named_sql(text: str) -> dict[str, NamedQuery]:
-    """Split a ``-- name:`` file into statements; a duplicate name is an error."""
+    """Split a ``-- name:`` file into statements; a bad header or a duplicate is an error."""
     queries: dict[str, NamedQuery] = {}
-    matches = list(_NAME_RE.finditer(text))
-    for i, match in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = text[match.end() : end].strip("\n")
-        lines = body.splitlines()
+    headers = list(_HEADER_RE.finditer(text))
+    for i, header in enumerate(headers):
+        head = _NAME_SHAPE_RE.fullmatch(header.group("rest"))
+        if head is None:
+            raise ValueError(f"bad header {header.group(0)!r}: write -- name: NAME :SHAPE")
+        end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
+        lines = text[header.end() : end].strip("\n").splitlines()
         description = ""
         if lines and lines[0].lstrip().startswith("--"):
-            description = lines[0].lstrip("- ").strip()
-            lines = lines[1:]
+            description = lines.pop(0).lstrip("- ").strip()
         statement = "\n".join(lines).strip().rstrip(";").strip()
-        name = match.group("name")
+        name = head.group("name")
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
-        queries[name] = NamedQuery(name, description, statement)
+        params = frozenset(_PARAM_RE.findall(statement))
+        queries[name] = NamedQuery(name, description, statement, head.group("shape"), params)
     return queries
 
 
 @functools.cache
-def _sql_queries(path: Path) -> dict[str, NamedQuery]:
+def _named_sql_file(path: Path) -> dict[str, NamedQuery]:
     return parse_named_sql(path.read_text(encoding="utf-8"))
 
 
+def load_sql(extra: Iterable[Path] = ()) -> dict[str, NamedQuery]:
+    """The statements of ``sql/queries.sql`` and ``sql/setup.sql``, plus ``extra`` files
+    (the tests add ``tests/sql/admin.sql``); a name defined in two files is an error."""
+    merged: dict[str, NamedQuery] = {}
+    for path in [*(sql_dir() / f for f in SQL_FILES), *extra]:
+        for name, query in _named_sql_file(path).items():
+            if name in merged:
+                raise ValueError(f"query {name!r} is defined twice (again in {path})")
+            merged[name] = query
+    return merged
+
+
 def sql(name: str) -> str:
-    """The text of the named statement in ``sql/queries.sql``."""
-    queries = _sql_queries(sql_dir() / "queries.sql")
+    """The text of the named statement in ``sql/queries.sql`` or ``sql/setup.sql``."""
     try:
-        return queries[name].text
+        return load_sql()[name].text
     except KeyError:
-        raise QueryNotFound(f"sql/queries.sql has no query named {name!r}") from None
+        raise QueryNotFound(f"sql/ has no query named {name!r}") from None
 
 
 def _cypher_header_description(text: str) -> str:

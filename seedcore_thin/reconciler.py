@@ -34,13 +34,15 @@ from seedcore_thin.audit import AuditStore, LeaseLost, default_holder
 from seedcore_thin.errors import LeaderLockHeld, RegistryUnavailable, SeedcoreError
 from seedcore_thin.heartbeat import ensure_relay
 from seedcore_thin.planner import LOCK_NAME, Action, Actual, Desired, InvalidEntry, Plan, plan
+from seedcore_thin.registry import Registry
 from seedcore_thin.specs import AgentSpec
 
 log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACE = "seedcore-system"
-BACKOFF_BASE_S = 2.0
-BACKOFF_MAX_S = 300.0
+# Registry down: a failed agent waits this long before its next try. The growing backoff
+# (base, cap, formula) is seedcore.reconcile_backoff's alone, over the audit history.
+OFFLINE_RETRY_S = 30.0
 
 Progress = Callable[[int, int, "Outcome"], None]
 
@@ -139,7 +141,9 @@ class Reconciler:
         self.holder = holder or default_holder()
         self.pg_dsn = pg_dsn
         self.store = (
-            AuditStore(pg_dsn, holder=self.holder, lease_ttl=lease_ttl_s) if pg_dsn else None
+            AuditStore(Registry(pg_dsn, max_size=2), holder=self.holder, lease_ttl=lease_ttl_s)
+            if pg_dsn
+            else None
         )
         self._ray_lock: Any = None
         # Memory of this process, for when PostgreSQL is down.
@@ -228,13 +232,7 @@ class Reconciler:
         }
         store = self.store
         if store is not None:
-            waits.update(
-                self._store_call(
-                    "backoff",
-                    lambda: store.backoff(self.scope, base_s=BACKOFF_BASE_S, max_s=BACKOFF_MAX_S),
-                    {},
-                )
-            )
+            waits.update(self._store_call("backoff", lambda: store.backoff(self.scope), {}))
         return waits
 
     def plan(self) -> Plan:
@@ -389,34 +387,35 @@ class Reconciler:
     def _record(self, report: ApplyReport, outcome: Outcome) -> str | None:
         """Remember the outcome (memory + audit); returns why we must stop, if we must."""
         a = outcome.action
-        if outcome.outcome == "failed":
+        lost, audited = None, False
+        if report.run_id is not None and self.store is not None:
+            try:
+                self.store.record(
+                    report.run_id,
+                    kind=a.kind,
+                    namespace=a.namespace,
+                    agent_id=a.agent_id,
+                    outcome=outcome.outcome,
+                    error=outcome.error,
+                    detail=outcome.detail,
+                    duration_ms=outcome.duration_ms,
+                )
+                audited = True
+            except LeaseLost as exc:
+                lost = str(exc)
+            except SeedcoreError as exc:
+                report.warnings.append(f"audit of {a.agent_id} failed: {exc}")
+        if outcome.outcome == "failed" and not audited:  # audited ones: SQL's backoff
             n = self._failures.get(a.key, (0, 0.0, ""))[0] + 1
-            wait_s = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (n - 1))
-            self._failures[a.key] = (n, time.monotonic() + wait_s, outcome.error or "")
+            self._failures[a.key] = (n, time.monotonic() + OFFLINE_RETRY_S, outcome.error or "")
         else:
             self._failures.pop(a.key, None)
+        if outcome.outcome != "failed":
             if a.kind in ("create", "replace") and a.spec_hash:
                 self._deployed[a.key] = a.spec_hash
             else:
                 self._deployed.pop(a.key, None)
-        if report.run_id is None or self.store is None:
-            return None
-        try:
-            self.store.record(
-                report.run_id,
-                kind=a.kind,
-                namespace=a.namespace,
-                agent_id=a.agent_id,
-                outcome=outcome.outcome,
-                error=outcome.error,
-                detail=outcome.detail,
-                duration_ms=outcome.duration_ms,
-            )
-        except LeaseLost as exc:
-            return str(exc)
-        except SeedcoreError as exc:
-            report.warnings.append(f"audit of {a.agent_id} failed: {exc}")
-        return None
+        return lost
 
     def _step(self, action: Action, totals: dict[str, float]) -> Outcome:
         """One step, isolated: any exception becomes a failed outcome."""

@@ -1,10 +1,12 @@
-"""The PostgreSQL liveness registry client: a small pool, named calls, typed errors.
+"""The one PostgreSQL client: a small pool, named calls, one retry policy, typed errors.
 
-All logic lives in the ``seedcore`` PL/pgSQL functions; this module only calls them (see
-``sql/queries.sql``), maps their SQLSTATEs onto :mod:`seedcore_thin.errors`, and retries
-transient failures with backoff inside a time budget. When the database cannot be reached
-the budget runs out and :class:`RegistryUnavailable` tells the caller, well within two
-seconds, to fall back to Ray's own discovery.
+All logic lives in the ``seedcore`` PL/pgSQL functions; this module only calls them by name
+(``sql/queries.sql``, whose ``-- name: NAME :SHAPE`` header says what a call returns), maps
+every SQLSTATE they raise onto :mod:`seedcore_thin.errors` (:data:`ERRORS`), and retries
+transient failures inside a time budget. When the database cannot be reached the budget runs
+out and :class:`RegistryUnavailable` tells the caller, well within two seconds, to fall back
+to Ray's own discovery. The reconciler's lease and audit (``audit.py``) and the migrator use
+this same client.
 """
 
 from __future__ import annotations
@@ -13,39 +15,55 @@ import json
 import json.scanner
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import args_row, class_row
+from psycopg.rows import args_row, dict_row, tuple_row
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from seedcore_thin.errors import (
     ConfigError,
     FencedEpoch,
+    InvalidOutcome,
     InvalidStatus,
+    LeaderLockHeld,
+    LeaseLost,
+    QueryNotFound,
     RegistryUnavailable,
+    RunClosed,
     SeedcoreError,
     UnknownInstance,
 )
-from seedcore_thin.queries import sql
+from seedcore_thin.queries import load_sql
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-InstanceStatus = Literal["starting", "alive", "draining", "dead"]
 
 # One beat_many call per this many ids; bigger batches go through one pipeline.
 BEAT_CHUNK = 5000
+# The pool retries a failed connect for this long, then gives up until the next call asks
+# again: psycopg_pool's own backoff doubles up to minutes, so a returning server would sit
+# unused; capped here, the next call after the server is back connects at once.
+RECONNECT_S = 1.0
 
-_TYPED: dict[str, type[SeedcoreError]] = {
+# Every SQLSTATE the seedcore functions raise (grep sql/migrations for ERRCODE).
+ERRORS: dict[str, type[SeedcoreError]] = {
     "SC001": FencedEpoch,
     "SC002": UnknownInstance,
     "SC003": InvalidStatus,
+    "SC101": LeaderLockHeld,  # DETAIL is the holder
+    "SC102": LeaseLost,
+    "SC103": RunClosed,
+    "SC104": InvalidOutcome,
+    "SC105": ConfigError,  # invalid retention argument (audit retention)
 }
 # Missing schema, table or function: the database was not migrated.
 _NOT_MIGRATED = {"3F000", "42P01", "42883"}
@@ -53,7 +71,7 @@ _NOT_MIGRATED = {"3F000", "42P01", "42883"}
 
 @dataclass(frozen=True)
 class InstanceRecord:
-    """What an actor registers about itself."""
+    """What an actor registers about itself (the parameters of ``register_instance``)."""
 
     instance_id: UUID
     logical_id: str
@@ -68,7 +86,7 @@ class InstanceRecord:
 
 @dataclass(slots=True)
 class ActiveInstance:
-    """A row of ``seedcore.active_instance`` (or ``active_instances``: no live_replicas).
+    """A row of ``seedcore.active_instance``.
 
     Not frozen on purpose: a frozen dataclass costs five times as much to build, and the
     whole fleet is read at once (10,000 rows in well under the 50 ms budget). Treat it as
@@ -87,33 +105,6 @@ class ActiveInstance:
     last_heartbeat: datetime
     metadata: dict[str, Any]
     live_replicas: int | None = None
-
-
-@dataclass(slots=True)
-class HealthRow:
-    """A row of ``seedcore.instance_health``."""
-
-    cluster_epoch: UUID
-    is_current_epoch: bool
-    status: str
-    instances: int
-    stale_instances: int
-    oldest_heartbeat: datetime
-    newest_heartbeat: datetime
-
-
-@dataclass(frozen=True)
-class ExpireResult:
-    """The verdict of one expiry pass.
-
-    ``held_back`` is true when self-preservation refused to expire ``candidates`` of
-    ``live`` instances (too many at once looks like an outage, not a crash).
-    """
-
-    expired: int
-    candidates: int
-    live: int
-    held_back: bool
 
 
 _JSON_DECODER = json.JSONDecoder()
@@ -139,18 +130,12 @@ def _configure(conn: psycopg.Connection) -> None:
     set_json_loads(_json_loads, conn)
 
 
-def _interval(value: timedelta | float | None) -> timedelta | None:
-    if value is None or isinstance(value, timedelta):
-        return value
-    return timedelta(seconds=value)
-
-
 def _translate(exc: psycopg.Error) -> SeedcoreError | None:
     """The typed error for a definitive failure; None when it is worth retrying."""
     state = exc.sqlstate or ""
     message = exc.diag.message_primary or str(exc)
-    if state in _TYPED:
-        return _TYPED[state](message)
+    if (typed := ERRORS.get(state)) is not None:
+        return typed(exc.diag.message_detail or message if typed is LeaderLockHeld else message)
     if state == "42501":
         return ConfigError(f"the registry role lacks a privilege: {message}")
     if state in _NOT_MIGRATED:
@@ -160,11 +145,19 @@ def _translate(exc: psycopg.Error) -> SeedcoreError | None:
     return SeedcoreError(f"registry call failed ({state or 'no sqlstate'}): {message}")
 
 
+def _shaped(cur: psycopg.Cursor[Any], shape: str) -> Any:
+    if shape == "many":
+        return cur.fetchall()
+    row = cur.fetchone() if shape != "exec" and cur.description else None
+    return row[0] if shape == "scalar" and row is not None else row
+
+
 class Registry:
-    """Client of the ``seedcore`` registry schema; thread-safe, use as a context manager.
+    """Client of the ``seedcore`` schema; thread-safe, use as a context manager.
 
     ``timeout`` is the budget of one call including retries: waiting for a pooled
-    connection, and backoff between at most ``attempts`` tries.
+    connection, and backoff between at most ``attempts`` tries. ``extra_sql`` adds named
+    statement files to ``sql/`` (the tests add ``tests/sql/admin.sql``).
     """
 
     def __init__(
@@ -174,15 +167,18 @@ class Registry:
         max_size: int = 4,
         timeout: float = 1.5,
         attempts: int = 3,
+        extra_sql: Iterable[Path] = (),
     ) -> None:
         self._timeout = timeout
         self._attempts = attempts
+        self._queries = load_sql(extra_sql)
         self._pool = ConnectionPool(
             dsn,
             min_size=1,
             max_size=max_size,
             open=False,
             timeout=timeout,
+            reconnect_timeout=RECONNECT_S,
             name="seedcore-registry",
             kwargs={"autocommit": True, "connect_timeout": 2},
             configure=_configure,
@@ -199,7 +195,7 @@ class Registry:
     def close(self) -> None:
         self._pool.close(timeout=1.0)
 
-    def _call(self, fn: Callable[[psycopg.Connection], T], *, retry: bool = True) -> T:
+    def _run(self, fn: Callable[[psycopg.Connection], T]) -> T:
         """Run ``fn`` on a pooled connection with bounded retries inside the time budget."""
         deadline = time.monotonic() + self._timeout
         delay = 0.05
@@ -212,15 +208,11 @@ class Registry:
                 with self._pool.connection(timeout=remaining) as conn:
                     return fn(conn)
             except PoolTimeout as exc:
-                raise RegistryUnavailable(
-                    f"no registry connection within {self._timeout:.1f}s"
-                ) from exc
+                raise self._no_connection() from exc
             except psycopg.Error as exc:
                 typed = _translate(exc)
                 if typed is not None:
                     raise typed from exc
-                if not retry:
-                    raise RegistryUnavailable(f"registry call interrupted: {exc}") from exc
                 last = exc
                 log.debug("registry attempt %d failed: %s", attempt, exc.sqlstate or exc)
             time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
@@ -229,46 +221,49 @@ class Registry:
             f"registry call failed after {self._attempts} attempts: {last}"
         ) from last
 
-    def _scalar(self, name: str, params: Mapping[str, Any], *, retry: bool = True) -> Any:
+    def call(self, name: str, /, **params: Any) -> Any:
+        """Run the named statement; the result has the shape of its ``-- name:`` header.
+
+        A parameter left out is NULL (so ``p_now`` falls back to ``now()``); a mapping is
+        passed as jsonb.
+        """
+        query = self._queries.get(name)
+        if query is None:
+            raise QueryNotFound(f"no SQL query named {name!r}")
+        if unknown := params.keys() - query.params:
+            raise TypeError(f"query {name!r} has no parameter(s) {sorted(unknown)}")
+        args = {
+            p: Jsonb(dict(v)) if isinstance(v := params.get(p), Mapping) else v
+            for p in query.params
+        }
+        factory = dict_row if query.shape in ("one", "many") else tuple_row
+
         def run(conn: psycopg.Connection) -> Any:
-            row = conn.execute(sql(name), params).fetchone()
-            return row[0] if row else None
+            with conn.cursor(row_factory=factory) as cur:
+                # no placeholders: the simple protocol, which allows several statements
+                return _shaped(cur.execute(query.text, args or None), query.shape)
 
-        return self._call(run, retry=retry)
+        return self._run(run)
 
-    def ping(self) -> None:
-        """Raise :class:`RegistryUnavailable` unless the database answers."""
-        self._scalar("ping", {})
+    @contextmanager
+    def session(self) -> Iterator[psycopg.Connection]:
+        """One pooled connection for session-scoped work (advisory lock, transactions).
 
-    def current_epoch(self) -> UUID:
-        epoch: UUID = self._scalar("current_epoch", {})
-        return epoch
+        Not retried; only the wait for the connection is translated.
+        """
+        try:
+            with self._pool.connection(timeout=self._timeout) as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise self._no_connection() from exc
 
-    def rotate_epoch(self, *, now: datetime | None = None) -> UUID:
-        """Start a new epoch, fencing every older instance. Not retried: not idempotent."""
-        epoch: UUID = self._scalar("rotate_epoch", {"now": now}, retry=False)
-        return epoch
+    def _no_connection(self) -> RegistryUnavailable:
+        return RegistryUnavailable(f"no registry connection within {self._timeout:.1f}s")
 
+    # ------------------------------------------------------------ typed calls of the runtime
     def register_instance(self, record: InstanceRecord, *, now: datetime | None = None) -> None:
         """Idempotent; raises :class:`FencedEpoch` when ``record.epoch`` is not current."""
-        params = {
-            "instance_id": record.instance_id,
-            "logical_id": record.logical_id,
-            "epoch": record.epoch,
-            "actor_name": record.actor_name,
-            "namespace": record.namespace,
-            "node_id": record.node_id,
-            "ip_address": record.ip_address,
-            "pid": record.pid,
-            "metadata": Jsonb(dict(record.metadata)),
-            "now": now,
-        }
-        self._scalar("register_instance", params)
-
-    def beat(self, instance_id: UUID, epoch: UUID, *, now: datetime | None = None) -> bool:
-        """One heartbeat; False for an unknown or dead instance, FencedEpoch when fenced."""
-        params = {"instance_id": instance_id, "epoch": epoch, "now": now}
-        return bool(self._scalar("beat", params))
+        self.call("register_instance", **vars(record), now=now)
 
     def beat_many(
         self, instance_ids: Iterable[UUID], epoch: UUID, *, now: datetime | None = None
@@ -278,14 +273,9 @@ class Registry:
         if not ids:
             return 0
         chunks = [ids[i : i + BEAT_CHUNK] for i in range(0, len(ids), BEAT_CHUNK)]
-        statement = sql("beat_many")
+        statement = self._queries["beat_many"].text
 
         def run(conn: psycopg.Connection) -> int:
-            if len(chunks) == 1:
-                row = conn.execute(
-                    statement, {"instance_ids": chunks[0], "epoch": epoch, "now": now}
-                ).fetchone()
-                return int(row[0]) if row else 0
             with conn.pipeline():
                 cursors = [
                     conn.execute(statement, {"instance_ids": c, "epoch": epoch, "now": now})
@@ -293,64 +283,28 @@ class Registry:
                 ]
             return sum(int(row[0]) for cur in cursors if (row := cur.fetchone()))
 
-        return self._call(run)
+        return self._run(run)
 
-    def set_instance_status(
-        self, instance_id: UUID, status: InstanceStatus | str, *, now: datetime | None = None
-    ) -> None:
-        """Raises InvalidStatus, UnknownInstance, or FencedEpoch (reviving a fenced one)."""
-        params = {"instance_id": instance_id, "status": status, "now": now}
-        self._scalar("set_instance_status", params)
-
-    def deregister_instance(self, instance_id: UUID, *, now: datetime | None = None) -> None:
-        """Mark the instance dead (clean shutdown); UnknownInstance when never registered."""
-        self._scalar("deregister_instance", {"instance_id": instance_id, "now": now})
-
-    def expire_stale(
-        self,
-        timeout: timedelta | float | None = None,
-        force: bool = False,
-        *,
-        now: datetime | None = None,
-    ) -> ExpireResult:
-        """One expiry pass (``timeout`` defaults to the stale window in the database)."""
-        params = {"timeout": _interval(timeout), "force": force, "now": now}
-
-        def run(conn: psycopg.Connection) -> ExpireResult:
-            with conn.cursor(row_factory=class_row(ExpireResult)) as cur:
-                result = cur.execute(sql("expire_stale"), params).fetchone()
-            if result is None:  # pragma: no cover - the function always returns a row
-                raise SeedcoreError("expire_stale returned no row")
-            return result
-
-        result = self._call(run)
-        if result.held_back:
+    def expire_stale(self, **params: Any) -> dict[str, Any]:
+        """One expiry pass (``timeout``, ``force``, ``now``); warns when it was held back."""
+        verdict: dict[str, Any] = self.call("expire_stale", **params)
+        if verdict["held_back"]:
             log.warning(
                 "registry self-preservation: %d of %d live instances stale, none expired",
-                result.candidates,
-                result.live,
+                verdict["candidates"],
+                verdict["live"],
             )
-        return result
-
-    def expire_old_epoch_instances(self, *, now: datetime | None = None) -> int:
-        return int(self._scalar("expire_old_epoch_instances", {"now": now}))
-
-    def _rows(self, name: str, cls: Callable[..., T]) -> list[T]:
-        """All rows of a named query as ``cls`` built positionally (columns in field order)."""
-
-        def run(conn: psycopg.Connection) -> list[T]:
-            with conn.cursor(binary=True, row_factory=args_row(cls)) as cur:
-                return cur.execute(sql(name)).fetchall()
-
-        return self._call(run)
+        return verdict
 
     def active_instances(self) -> list[ActiveInstance]:
-        """The ``active_instance`` view: the freshest live replica of every agent."""
-        return self._rows("active_instance", ActiveInstance)
+        """The ``active_instance`` view: the freshest live replica of every agent.
 
-    def active_replicas(self) -> list[ActiveInstance]:
-        """The ``active_instances`` view: every live replica."""
-        return self._rows("active_replicas", ActiveInstance)
+        Binary rows built positionally into dataclasses: the fleet read's fast path.
+        """
+        statement = self._queries["active_instance"].text
 
-    def instance_health(self) -> list[HealthRow]:
-        return self._rows("instance_health", HealthRow)
+        def run(conn: psycopg.Connection) -> list[ActiveInstance]:
+            with conn.cursor(binary=True, row_factory=args_row(ActiveInstance)) as cur:
+                return cur.execute(statement).fetchall()
+
+        return self._run(run)

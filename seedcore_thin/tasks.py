@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -21,23 +22,109 @@ from seedcore_thin.errors import InvalidTask
 #: The capability ``requires_external_network=True`` adds (the original design's flag).
 EXTERNAL_NETWORK = "external_network"
 
+#: Limits on one task (docs/routing.md, "Limits"): a bigger task is refused, not truncated.
+MAX_NAME_CHARS = 200  # task_type, task_id, organ_id and each name in a list
+MAX_NAMES = 100  # items in required_skills, required_models, requires
+MAX_DATA_DEPTH = 32  # objects and arrays nested in ``data`` (``data`` itself is level 1)
+MAX_DATA_BYTES = 1 << 20  # ``data`` as compact UTF-8 JSON
+MAX_TASK_BYTES = 2 * MAX_DATA_BYTES  # a task given as JSON text (the CLI reads no more)
+
 #: A routing-relevant summary of a task: tasks with the same shape get the same candidates.
 TaskShape = tuple[tuple[str, ...], tuple[str, ...], str | None, float, tuple[str, ...]]
 
+#: What no database, log or terminal takes in a name: control characters (C0, DEL, C1)
+#: and lone surrogates (``json.loads`` makes them from a ``\ud83d`` escape; UTF-8 cannot).
+_BAD_NAME_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
+
+def _describe(char: str) -> str:
+    kind = "a lone surrogate" if _SURROGATE.match(char) else "a control character"
+    return f"{kind} (U+{ord(char):04X})"
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """``value`` unchanged, or ValueError when it is too long or has a forbidden character."""
+    if len(value) > MAX_NAME_CHARS:
+        raise ValueError(f"{what} longer than {MAX_NAME_CHARS} characters")
+    bad = _BAD_NAME_CHAR.search(value)
+    if bad:
+        raise ValueError(f"{what} contains {_describe(bad.group())} at position {bad.start()}")
+    return value
+
+
+def _guarded(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A hostile value may break a check in unforeseen ways: that is a bad value too."""
+
+    def run(value: Any) -> Any:
+        try:
+            return check(value)
+        except ValueError:
+            raise
+        except Exception as exc:  # RecursionError, OverflowError, a broken __eq__, ...
+            raise ValueError(f"cannot be checked ({type(exc).__name__})") from None
+
+    return run
+
+
+_check_text = _guarded(check_name)
+
+
+@_guarded
 def _clean_names(value: Any) -> Any:
     """Sorted, de-duplicated, stripped names; order never changes who qualifies."""
     if not isinstance(value, list | tuple):
         return value  # let the declared type report the error
+    if len(value) > MAX_NAMES:
+        raise ValueError(f"at most {MAX_NAMES} names, got {len(value)}")
     cleaned: set[str] = set()
-    for item in value:
+    for index, item in enumerate(value):
         if not isinstance(item, str):
             raise ValueError("must be a list of strings")
-        name = item.strip()
+        name = check_name(item.strip(), f"name {index}")
         if not name:
             raise ValueError("names must not be empty")
         cleaned.add(name)
     return sorted(cleaned)
+
+
+@_guarded
+def _check_data(value: dict[str, Any]) -> dict[str, Any]:
+    """Plain JSON, at most MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode.
+
+    Walked with an explicit stack, so depth (or a cycle) is an error, not a RecursionError.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]  # (value, depth of its container)
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_DATA_BYTES:  # each value takes at least one byte of JSON
+            raise ValueError(f"larger than {MAX_DATA_BYTES} bytes as JSON")
+        if isinstance(item, dict | list | tuple) and depth > MAX_DATA_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DATA_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"object keys must be strings, got {type(key).__name__}")
+                stack += [(key, depth + 1), (child, depth + 1)]
+        elif isinstance(item, list | tuple):
+            stack += [(child, depth + 1) for child in item]
+        elif isinstance(item, str):
+            bad = _SURROGATE.search(item)
+            if bad:
+                raise ValueError(f"a string contains {_describe(bad.group())}")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{item} is not a JSON number")
+        elif not (item is None or isinstance(item, bool | int | float)):
+            raise ValueError(f"must be JSON-serialisable: {type(item).__name__} is not")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    except ValueError as exc:  # an integer too long to print, for one
+        raise ValueError(f"must be JSON-serialisable: {exc}") from None
+    if size > MAX_DATA_BYTES:
+        raise ValueError(f"larger than {MAX_DATA_BYTES} bytes as JSON ({size})")
+    return value
 
 
 class TaskRequest(BaseModel):
@@ -45,8 +132,8 @@ class TaskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    task_type: str = Field(min_length=1, max_length=200)
-    task_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=200)
+    task_type: str = Field(min_length=1)
+    task_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
     required_skills: list[str] = Field(default_factory=list)
     required_models: list[str] = Field(default_factory=list)
     organ_id: str | None = Field(default=None, min_length=1)
@@ -55,6 +142,11 @@ class TaskRequest(BaseModel):
     min_gpus: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     data: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=30.0, gt=0, le=86_400, allow_inf_nan=False)
+
+    @field_validator("task_type", "task_id", "organ_id")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else _check_text(value)
 
     @field_validator("required_skills", "required_models", "requires", mode="before")
     @classmethod
@@ -65,25 +157,31 @@ class TaskRequest(BaseModel):
     @classmethod
     def _data_is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         """The payload crosses process boundaries (Ray, logs, the CLI): it must be JSON."""
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"must be JSON-serialisable: {exc}") from None
-        return value
+        return _check_data(value)
 
     @classmethod
     def parse(cls, raw: TaskRequest | Mapping[str, Any] | str | bytes) -> TaskRequest:
-        """A task from a model, a dict or JSON text; InvalidTask names the first bad field."""
+        """A task from a model, a dict or JSON text; InvalidTask names the first bad field.
+
+        Nothing a caller passes escapes as another exception: whatever cannot be validated
+        is an InvalidTask (on ``<task>`` when no single field is to blame).
+        """
         if isinstance(raw, TaskRequest):
             return raw
         try:
-            if isinstance(raw, str | bytes):
+            if isinstance(raw, str | bytes | bytearray):
+                if len(raw) > MAX_TASK_BYTES:
+                    raise InvalidTask("<task>", f"JSON text longer than {MAX_TASK_BYTES} bytes")
                 return cls.model_validate_json(raw)
             if not isinstance(raw, Mapping):
                 raise InvalidTask("<task>", f"expected an object, got {type(raw).__name__}")
             return cls.model_validate(dict(raw))
         except ValidationError as exc:
             raise invalid_task(exc) from None
+        except InvalidTask:
+            raise
+        except Exception as exc:  # RecursionError in a hostile Mapping, for one
+            raise InvalidTask("<task>", f"cannot be read ({type(exc).__name__})") from None
 
     @property
     def requirements(self) -> list[str]:
@@ -126,9 +224,16 @@ def shape_params(shape: TaskShape) -> dict[str, Any]:
     }
 
 
+def printable(text: str, limit: int = 120) -> str:
+    """``text`` safe for any terminal or log: escapes instead of control characters or
+    lone surrogates, and cut at ``limit`` characters (a hostile key may be huge)."""
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    return _BAD_NAME_CHAR.sub(lambda m: f"\\u{ord(m.group()):04x}", cut)
+
+
 def invalid_task(exc: ValidationError) -> InvalidTask:
     """The first pydantic error as an InvalidTask naming the field (dotted path)."""
-    first = exc.errors()[0]
+    first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
     field = ".".join(str(part) for part in first.get("loc", ())) or "<task>"
     message = first.get("msg", "invalid value")
-    return InvalidTask(field, message)
+    return InvalidTask(printable(field), printable(message, 300))

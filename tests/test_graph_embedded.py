@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +200,91 @@ def test_neo4j_uri_credentials_and_database(monkeypatch: pytest.MonkeyPatch) -> 
     assert split_neo4j_uri("neo4j://h") == ("neo4j://h", ("reader", "secret"), "desired")
     with pytest.raises(ConfigError):
         split_neo4j_uri("http://h:7474")
+
+
+def _lingering_on(port: int) -> bool:
+    """Whether a closed connection still holds local port ``port`` (FIN-WAIT, TIME-WAIT)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def _answers_within(client: GraphClient, seconds: float) -> float:
+    """Seconds until ``client`` answers again; fails after ``seconds``."""
+    start = time.monotonic()
+    while True:
+        try:
+            client.version()
+            return time.monotonic() - start
+        except GraphUnavailable:
+            if time.monotonic() - start > seconds:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def roaming_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private embedded server home with no configured port (it chooses and remembers)."""
+    monkeypatch.delenv(PORT_ENV, raising=False)
+    home = tmp_path / "graph"
+    yield home
+    stop_falkordb(home)
+
+
+def test_restart_keeps_the_port_and_an_old_client_works_again(roaming_home: Path) -> None:
+    with connect_graph(f"falkordb+embedded://{roaming_home}") as client:
+        assert isinstance(client, FalkorDBGraphClient)
+        port = client.port
+        migrate_graph(client)
+        version = upsert_agent(client, AgentSpec(agent_id="a", organ_id="o"))
+        assert stop_falkordb(roaming_home)
+        assert _lingering_on(port), "the connections it closed still hold the server's port"
+        started = time.monotonic()
+        with pytest.raises(GraphUnavailable):
+            client.version()  # down: a clear error at once, no retry storm
+        assert time.monotonic() - started < 1.0
+        assert start_falkordb(roaming_home) == f"falkordb://127.0.0.1:{port}"
+        assert _answers_within(client, 2.0) < 2.0
+        assert client.version() == version and client.port == port
+
+
+def test_a_moved_embedded_server_is_followed_through_its_port_file(
+    roaming_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with connect_graph(f"falkordb+embedded://{roaming_home}") as client:
+        assert isinstance(client, FalkorDBGraphClient)
+        old_port = client.port
+        migrate_graph(client)
+        version = upsert_agent(client, AgentSpec(agent_id="a", organ_id="o"))
+        stop_falkordb(roaming_home)
+        monkeypatch.setenv(PORT_ENV, str(_free_port()))  # it comes back elsewhere
+        uri = start_falkordb(roaming_home)
+        monkeypatch.delenv(PORT_ENV)
+        assert uri != f"falkordb://127.0.0.1:{old_port}"
+        assert client.version() == version, "the read follows the server to its new port"
+        assert client.port == int(uri.rsplit(":", 1)[1])
+    with FalkorDBGraphClient.from_uri(f"{uri}/fleet") as fixed:  # a plain URI does not move
+        stop_falkordb(roaming_home)
+        started = time.monotonic()
+        with pytest.raises(GraphUnavailable):
+            fixed.version()
+        assert time.monotonic() - started < 1.0
+
+
+def test_the_remembered_port_is_left_only_when_really_taken(
+    roaming_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as other:  # another service listens on the remembered port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        roaming_home.mkdir(parents=True)
+        (roaming_home / "falkordb.port").write_text(f"{taken}\n")
+        with caplog.at_level(logging.WARNING, "seedcore_thin.embedded.falkordb"):
+            uri = start_falkordb(roaming_home)
+    assert uri != f"falkordb://127.0.0.1:{taken}"
+    assert f"port {taken} (used last time) is taken" in caplog.text
+    assert (roaming_home / "falkordb.port").read_text().strip() == uri.rsplit(":", 1)[1]

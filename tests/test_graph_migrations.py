@@ -146,7 +146,7 @@ def test_the_lock_is_released_after_a_failed_migration(
     with pytest.raises(MigrationError, match=r"V0009__broken\.cypher failed"):
         migrate_graph(empty_graph, directory=migration_dir)
     applied = [r["version"] for r in empty_graph.run("migration_history")]
-    assert applied == [m.version for m in list_graph_migrations()]
+    assert applied == [f"{m.version:04d}" for m in list_graph_migrations()]
     (migration_dir / "V0009__broken.cypher").write_text("MATCH (n) RETURN count(n) AS n;\n")
     assert migrate_graph(empty_graph, directory=migration_dir) == ["V0009__broken"]
 

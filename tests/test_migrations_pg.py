@@ -7,7 +7,6 @@ import shutil
 import threading
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from seedcore_thin.errors import MigrationError
@@ -17,14 +16,14 @@ from seedcore_thin.migrations import (
     list_migrations,
     migrate_postgres,
 )
-from seedcore_thin.queries import sql
+from seedcore_thin.registry import Registry
 
 ALL_FILES = [f.filename for f in list_migrations()]
 
 
 def applied(dsn: str) -> list[tuple[int, str]]:
-    with psycopg.connect(dsn) as conn:
-        return [(row[0], row[1]) for row in conn.execute(sql("migrations_applied"))]
+    with Registry(dsn) as registry:
+        return [(row["version"], row["name"]) for row in registry.call("migrations_applied")]
 
 
 def copy_migrations(target: Path, count: int | None = None) -> Path:

@@ -6,18 +6,15 @@ Fleets are small and agents ask for 0.1 CPU: each actor costs about a second of 
 from __future__ import annotations
 
 import os
-import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import ray
 
@@ -28,11 +25,11 @@ from seedcore_thin.graph import remove_agent, upsert_agent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
 from seedcore_thin.planner import RULE_EMPTY_GRAPH, RULE_GRAPH_UNREACHABLE
-from seedcore_thin.queries import sql
 from seedcore_thin.reconciler import Reconciler
 from seedcore_thin.registry import Registry
 from seedcore_thin.specs import AgentSpec
 from tests.fixtures_graph import MockGraph
+from tests.fixtures_pg import TcpProxy, admin_registry
 from tests.fixtures_ray import free_port, ray_env, wait_until
 
 pytestmark = pytest.mark.ray
@@ -67,9 +64,10 @@ def live(dsn: str, ns: str) -> dict[str, str]:
         }
 
 
-def runs(dsn: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute(sql("reconcile_runs_recent"), {"limit": 50}).fetchall()
+def runs(dsn: str) -> list[dict[str, Any]]:
+    with admin_registry(dsn) as reg:
+        rows: list[dict[str, Any]] = reg.call("reconcile_runs_recent", limit=50)
+        return rows
 
 
 @pytest.fixture
@@ -125,7 +123,7 @@ def test_example_fleet_create_replace_remove(
         assert [a.agent_id for a in gone.remove] == ["web-researcher-1"]
         rec.reconcile()
         assert "web-researcher-1" not in running(ns)
-        assert [r[1] for r in runs(pg_dsn)] == ["succeeded"] * 3
+        assert [r["status"] for r in runs(pg_dsn)] == ["succeeded"] * 3
     finally:
         rec.close()
 
@@ -188,9 +186,11 @@ def test_strict_mode_archives_an_unmanaged_actor(
         assert [o.outcome for o in report.outcomes] == ["succeeded"]
         assert "intruder" not in {n for _, n in actors.named_actors([ns])}
         assert set(running(ns)) == {"s1", "s2"}
-        with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            steps = conn.execute(sql("reconcile_actions_of_run"), {"run_id": report.run_id})
-            assert [(r[1], r[3], r[4]) for r in steps] == [("archive", "intruder", "succeeded")]
+        with admin_registry(pg_dsn) as reg:
+            steps = reg.call("reconcile_actions_of_run", run_id=report.run_id)
+        assert [(r["kind"], r["agent_id"], r["outcome"]) for r in steps] == [
+            ("archive", "intruder", "succeeded")
+        ]
     finally:
         strict.close()
 
@@ -324,7 +324,7 @@ def test_reconciler_killed_mid_apply_next_pass_converges(
         assert report.status == "succeeded"
         assert set(running(ns)) == wanted  # nothing missing, nothing extra
         assert not rec.plan().has_changes
-        statuses = [r[1] for r in runs(pg_dsn)]
+        statuses = [r["status"] for r in runs(pg_dsn)]
         assert statuses == ["succeeded", "abandoned"]  # newest first; nothing left running
         wait_until(lambda: set(live(pg_dsn, ns)) == wanted, 10, "every agent registered")
     finally:
@@ -362,74 +362,6 @@ def test_registry_down_converges_through_ray_discovery(
 # ---------------------------------------------------------------- liveness
 
 
-class TcpProxy:
-    """A loopback TCP forwarder we can take down and bring back: PostgreSQL 'blinks'."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target = target_port
-        self.port = free_port()
-        self._stop = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self.up()
-
-    def up(self) -> None:
-        self._stop.clear()
-        lst = socket.socket()
-        lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        lst.bind(("127.0.0.1", self.port))
-        lst.listen(16)
-        lst.settimeout(0.2)
-        self._listener = lst
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def down(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        for s in self._conns:
-            s.close()
-        self._conns.clear()
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        with self._listener:
-            while not self._stop.is_set():
-                try:
-                    client, _ = self._listener.accept()
-                except TimeoutError:
-                    continue
-                server = socket.create_connection(("127.0.0.1", self.target))
-                self._conns += [client, server]
-                threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
-
-    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([a, b], [], [], 0.2)
-                for src in ready:
-                    data = src.recv(65536)
-                    if not data:
-                        return
-                    (b if src is a else a).sendall(data)
-        except OSError:
-            return
-        finally:
-            a.close()
-            b.close()
-
-
-@pytest.fixture
-def pg_proxy_dsn(pg_dsn: str) -> Iterator[tuple[str, TcpProxy]]:
-    params = psycopg.conninfo.conninfo_to_dict(pg_dsn)
-    proxy = TcpProxy(int(params.get("port") or 5432))
-    params.update(host="127.0.0.1", port=str(proxy.port), connect_timeout="1")
-    yield psycopg.conninfo.make_conninfo(**params), proxy  # type: ignore[arg-type]
-    proxy.down()
-
-
 def test_heartbeats_dead_agent_leaves_and_registry_comeback_reregisters(
     pg_dsn: str, pg_proxy_dsn: tuple[str, TcpProxy], ray_namespace: str, mock_graph: MockGraph
 ) -> None:
@@ -451,7 +383,7 @@ def test_heartbeats_dead_agent_leaves_and_registry_comeback_reregisters(
 
         proxy.down()  # the registry blinks; meanwhile a DBA expires everyone
         with Registry(pg_dsn) as reg:
-            reg.expire_stale(timeout=0, force=True)
+            reg.expire_stale(timeout=timedelta(0), force=True)
         assert live(pg_dsn, ns) == {}
         time.sleep(2 * beat)
         proxy.up()

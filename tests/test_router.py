@@ -69,7 +69,7 @@ def fleet_actors(ray_session: str) -> Iterator[tuple[str, dict[str, str]]]:
 
 def _register(registry: Registry, namespace: str, agents: dict[str, str]) -> None:
     """Make these instances live in the registry (registered and beaten)."""
-    epoch = registry.current_epoch()
+    epoch = registry.call("current_epoch")
     for agent_id, instance_id in agents.items():
         registry.register_instance(
             InstanceRecord(
@@ -80,7 +80,7 @@ def _register(registry: Registry, namespace: str, agents: dict[str, str]) -> Non
                 namespace=namespace,
             )
         )
-        assert registry.beat(uuid.UUID(instance_id), epoch)
+        assert registry.call("beat", instance_id=uuid.UUID(instance_id), epoch=epoch)
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_refusal_gives_a_reason_for_every_agent(live_fleet: Any) -> None:
 
 def test_dead_agents_are_never_chosen(live_fleet: Any) -> None:
     router, registry, _, started = live_fleet
-    registry.deregister_instance(uuid.UUID(started["llm-summarizer-1"]))
+    registry.call("deregister_instance", instance_id=uuid.UUID(started["llm-summarizer-1"]))
     task = {"task_type": "s", "required_skills": ["summarization"], "organ_id": "language"}
     chosen = {router.execute(task).decision.agent_id for _ in range(6)}
     assert chosen == {"llm-summarizer-2", "web-researcher-1"}
@@ -201,7 +201,7 @@ def test_dead_agents_are_never_chosen(live_fleet: Any) -> None:
 
 def test_old_epoch_instances_are_never_used(live_fleet: Any) -> None:
     router, registry, namespace, started = live_fleet
-    registry.rotate_epoch()  # every instance registered so far is now of an old epoch
+    registry.call("rotate_epoch")  # every instance registered so far is now of an old epoch
     task = {"task_type": "s", "required_skills": ["summarization"]}
     with pytest.raises(NoQualifiedAgent) as err:
         router.execute(task)
@@ -312,7 +312,7 @@ def test_candidates_cache_follows_graph_version_and_live_set(live_fleet: Any) ->
     assert router.route(task).cached is True
 
     # the live set changes: translator-1 goes away, same graph version
-    registry.deregister_instance(uuid.UUID(started["translator-1"]))
+    registry.call("deregister_instance", instance_id=uuid.UUID(started["translator-1"]))
     with pytest.raises(NoQualifiedAgent):
         router.route(task)
 

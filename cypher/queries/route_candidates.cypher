@@ -13,11 +13,13 @@
 // finds both halves): member, organ, skills, models, gpus, agent_policies, organ_policies.
 //
 // Shape, for FalkorDB (about 4 ms for a one-skill task matching 800 of 10,000 agents):
-// - one row per need ('skill:X', 'model:Y'), each an index lookup on the selective Skill or
+// - one row per need ({skill: X}, {model: Y}), each an index lookup on the selective Skill or
 //   Model node, collecting the agents that have it; a task with no skill and no model starts
-//   from its organ, or from the whole fleet when it names no organ;
-// - a 'blocked' row collects the agents governed directly by a policy that forbids something
-//   required (few: read from the policy side, never one OPTIONAL MATCH per agent);
+//   from its organ, or from the whole fleet when it names no organ; needs are maps, never
+//   'skill:X' strings cut apart again: FalkorDB's substring() crashes the server on some
+//   non-ASCII names (seen with 4-byte characters such as emoji);
+// - a {blocked: true} row collects the agents governed directly by a policy that forbids
+//   something required (few: read from the policy side, never one OPTIONAL MATCH per agent);
 // - score = needs met - (needs + 1) per blocking row, so score = number of needs exactly
 //   when every need is met and no policy on the agent itself blocks it; the DISTINCT collects
 //   keep a duplicated edge from counting twice;
@@ -31,15 +33,13 @@ UNWIND CASE WHEN size($skills) + size($models) = 0 AND $organ_id IS NULL
 MATCH (everyone:Agent)
 WITH collect(everyone) AS fleet
 UNWIND CASE WHEN size($skills) + size($models) = 0 THEN [null]
-       ELSE [name IN $skills | 'skill:' + name] + [name IN $models | 'model:' + name] END
-       + CASE WHEN size($requires) > 0 THEN ['blocked'] ELSE [] END AS need
+       ELSE [name IN $skills | {skill: name}] + [name IN $models | {model: name}] END
+       + CASE WHEN size($requires) > 0 THEN [{blocked: true}] ELSE [] END AS need
 // rule: skills
-OPTIONAL MATCH (:Skill {name: CASE WHEN need STARTS WITH 'skill:' THEN substring(need, 6) END})
-               <-[:HAS_SKILL]-(skilled:Agent)
+OPTIONAL MATCH (:Skill {name: need.skill})<-[:HAS_SKILL]-(skilled:Agent)
 WITH fleet, need, collect(DISTINCT skilled) AS skilled
 // rule: models
-OPTIONAL MATCH (:Model {name: CASE WHEN need STARTS WITH 'model:' THEN substring(need, 6) END})
-               <-[:USES]-(user:Agent)
+OPTIONAL MATCH (:Model {name: need.model})<-[:USES]-(user:Agent)
 WITH fleet, need, skilled, collect(DISTINCT user) AS users
 // rule: organ (a task with no skill and no model starts from its organ)
 OPTIONAL MATCH (:Organ {id: CASE WHEN need IS NULL THEN $organ_id END})
@@ -47,12 +47,12 @@ OPTIONAL MATCH (:Organ {id: CASE WHEN need IS NULL THEN $organ_id END})
 WITH fleet, need, skilled, users, collect(DISTINCT member) AS members
 // rule: agent_policies
 OPTIONAL MATCH (blocking:Policy)<-[:GOVERNED_BY]-(governed:Agent)
-WHERE need = 'blocked' AND any(f IN coalesce(blocking.forbids, []) WHERE f IN $requires)
+WHERE need.blocked AND any(f IN coalesce(blocking.forbids, []) WHERE f IN $requires)
 WITH fleet, need, skilled, users, members, collect(DISTINCT governed) AS governed
 WITH CASE WHEN need IS NULL THEN fleet ELSE [] END + skilled + users + members + governed
        AS holders,
      CASE WHEN need IS NULL THEN 0
-          WHEN need = 'blocked' THEN -(size($skills) + size($models) + 1)
+          WHEN need.blocked THEN -(size($skills) + size($models) + 1)
           ELSE 1 END AS weight
 UNWIND holders AS a
 WITH a, sum(weight) AS score

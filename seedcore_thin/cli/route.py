@@ -15,14 +15,13 @@ import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from seedcore_thin.config import Settings, state_dir
 from seedcore_thin.embedded.postgres import resolve_dsn
 from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
 from seedcore_thin.router import LiveInstance, RayDispatcher, Router, RoutingDecision
-from seedcore_thin.tasks import TaskRequest
+from seedcore_thin.tasks import MAX_TASK_BYTES, TaskRequest, printable
 
 EXIT_ROUTED, EXIT_ERROR, EXIT_NO_AGENT = 0, 1, 4
 
@@ -61,12 +60,21 @@ class _LazyRayDispatcher(RayDispatcher):
 
 
 def read_task(source: str) -> TaskRequest:
-    """The task in a file (or ``-``); InvalidTask names the bad field."""
+    """The task in a file (or ``-``); InvalidTask names the bad field.
+
+    Read as bytes, at most ``MAX_TASK_BYTES`` and one more (so an oversized file is refused,
+    not loaded whole); invalid UTF-8 is the validator's to report, like any bad JSON.
+    """
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidTask("<file>", f"cannot read {source}: {exc.strerror or exc}") from None
-    return TaskRequest.parse(text)
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_TASK_BYTES + 1)
+        else:
+            with open(source, "rb") as file:
+                raw = file.read(MAX_TASK_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = getattr(exc, "strerror", None) or exc
+        raise InvalidTask("<file>", f"cannot read {printable(source)}: {reason}") from None
+    return TaskRequest.parse(raw)
 
 
 def print_decision(decision: RoutingDecision, out: TextIO) -> None:

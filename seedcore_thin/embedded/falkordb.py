@@ -6,6 +6,10 @@ data in ``PATH`` (append-only file plus snapshots, so a restart keeps the graph)
 ``BOLT_PORT``; it stays disabled). Starting is idempotent and guarded by a file lock, so
 several processes can ask for the same embedded graph at once.
 
+A restart keeps the port (remembered in ``falkordb.port``), so long-lived clients find the
+server again where they left it; only when another process holds that port does the server
+move (logged), and ``falkordb+embedded://`` clients then follow through the port file.
+
 Files under ``home``: ``falkordb.pid``, ``falkordb.port``, ``falkordb.log``,
 ``appendonlydir/``, ``dump.rdb``, ``falkordb.lock``.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import socket
@@ -24,6 +29,8 @@ from pathlib import Path
 
 from seedcore_thin.embedded import read_int
 from seedcore_thin.errors import ConfigError, GraphUnavailable
+
+log = logging.getLogger(__name__)
 
 PORT_ENV = "SEEDCORE_FALKORDB_PORT"
 _START_TIMEOUT_S = 15.0
@@ -52,6 +59,11 @@ def _portfile(home: Path) -> Path:
     return home / "falkordb.port"
 
 
+def falkordb_port(home: Path) -> int | None:
+    """The port the embedded server of ``home`` listens on (or last did); None if never run."""
+    return read_int(_portfile(Path(home).resolve()))
+
+
 def _alive(pid: int) -> bool:
     """True if ``pid`` runs and is a redis-server (a recycled pid is not ours)."""
     try:
@@ -76,7 +88,13 @@ def _ping(port: int, timeout: float = 0.5) -> bool:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether redis-server could listen on ``port`` now.
+
+    Probed with SO_REUSEADDR, as redis-server binds: the connections a stopped server just
+    closed linger in TIME-WAIT on its port, and without the option that port looks taken.
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -85,6 +103,7 @@ def _port_is_free(port: int) -> bool:
 
 
 def _choose_port(home: Path) -> int:
+    """The configured port, else the one used last time (clients keep it), else a free one."""
     configured = os.environ.get(PORT_ENV)
     if configured:
         try:
@@ -96,10 +115,17 @@ def _choose_port(home: Path) -> int:
         return port
     previous = read_int(_portfile(home))
     if previous and _port_is_free(previous):
-        return previous  # a stable URI across restarts when possible
+        return previous
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        port = int(probe.getsockname()[1])
+    if previous:
+        log.warning(
+            "embedded FalkorDB in %s: port %d (used last time) is taken, moving to %d; "
+            "falkordb+embedded:// clients follow through %s",
+            home, previous, port, _portfile(home),
+        )  # fmt: skip
+    return port
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ import falkordb
 import redis.exceptions
 
 from seedcore_thin.config import default_graph_uri, state_dir
-from seedcore_thin.embedded.falkordb import start_falkordb
+from seedcore_thin.embedded.falkordb import falkordb_port, start_falkordb
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
 from seedcore_thin.graph.base import CypherGraphClient, Row
 from seedcore_thin.graph.schema import SchemaChange
@@ -46,6 +46,7 @@ class FalkorDBGraphClient(CypherGraphClient):
     """One graph (key) on a FalkorDB server."""
 
     backend = "falkordb"
+    _embedded_home: Path | None = None  # the data directory of a falkordb+embedded:// URI
 
     def __init__(
         self,
@@ -75,12 +76,21 @@ class FalkorDBGraphClient(CypherGraphClient):
     def from_uri(cls, uri: str) -> FalkorDBGraphClient:
         """``falkordb://`` or ``falkordb+embedded://`` (which starts the server if needed)."""
         host, port, graph, auth = _address(uri)
-        return cls(host, port, graph, **auth)
+        client = cls(host, port, graph, **auth)
+        if uri.startswith("falkordb+embedded://"):  # followed if the server moves
+            client._embedded_home = Path(unquote(uri.partition("://")[2].partition("?")[0]))
+        return client
 
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
-        query = self._graph.query if write else self._graph.ro_query
         try:
-            result = query(statement, dict(params))
+            try:
+                result = self._query(statement, params, write=write)
+            except _UNAVAILABLE as exc:
+                # the embedded server may have moved: follow it, and ask again once when
+                # that is safe (a read); a write is left to the caller (it may have landed)
+                if not self._follow_embedded() or write:
+                    raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
+                result = self._query(statement, params, write=write)
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
         except redis.exceptions.ResponseError as exc:
@@ -89,6 +99,29 @@ class FalkorDBGraphClient(CypherGraphClient):
             raise GraphQueryError(f"FalkorDB rejected the statement: {exc}") from None
         columns = [name for _, name in result.header]
         return [dict(zip(columns, row, strict=True)) for row in result.result_set]
+
+    def _query(self, statement: str, params: Mapping[str, Any], *, write: bool) -> Any:
+        query = self._graph.query if write else self._graph.ro_query
+        return query(statement, dict(params))
+
+    def _follow_embedded(self) -> bool:
+        """After a connection error: point at the embedded server's port now, if it moved.
+
+        Its port file says where it listens; one read and at most one connect attempt
+        (``_CONNECT_TIMEOUT_S``), so a call still fails fast while the server is down.
+        """
+        port = None if self._embedded_home is None else falkordb_port(self._embedded_home)
+        if port is None or port == self.port:
+            return False
+        try:
+            moved = FalkorDBGraphClient(self.host, port, self.graph_name)
+        except GraphUnavailable:
+            return False
+        stale, self._db, self._graph = self._db, moved._db, moved._graph
+        log.info("embedded FalkorDB moved from port %d to %d", self.port, port)
+        self.port = port
+        stale.close()
+        return True
 
     def _apply_schema(self, statement: str, change: SchemaChange) -> None:
         node = change.entity == "node"
