@@ -103,16 +103,11 @@ class HeartbeatRelay:
                 "rounds": self._rounds,
             }
 
-    def track(self, infos: list[dict[str, Any]]) -> int:
-        """Start tracking agents right away (the reconciler just created them)."""
-        with self._lock:
-            for info in infos:
-                self._agents[str(info["agent_id"])] = dict(info)
-            return len(self._agents)
-
     def sync(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
-        """Track these agents and run one round now, so active_instance is fresh on return."""
-        self.track(infos)
+        """Track agents the reconciler just created and run one round now, so
+        active_instance is fresh on return."""
+        with self._lock:
+            self._agents.update((str(i["agent_id"]), dict(i)) for i in infos)
         return self.round()
 
     def round(self) -> dict[str, Any]:
