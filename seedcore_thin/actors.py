@@ -53,13 +53,13 @@ def connect(settings: Settings | None = None, *, start: bool = False) -> str:
     with _connect_lock:
         if ray.is_initialized():
             return str(ray.get_runtime_context().gcs_address)
-        from seedcore_thin.embedded.ray import keep_ray_on_loopback, ray_status, start_ray
+        from seedcore_thin import local
 
-        keep_ray_on_loopback()
+        local.keep_ray_on_loopback()
         settings = settings or Settings.from_env()
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        address = settings.ray_address or ray_status() or (start_ray() if start else None)
+        address = settings.ray_address or local.ray_head(start=start)
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         try:
             if address:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from seedcore_thin.embedded.ray import _temp_dir, start_ray, stop_ray
+from seedcore_thin.local.rayhead import _temp_dir, start_ray, stop_ray
 from tests.fixtures_ray import ray_env
 
 ROOT = Path(__file__).resolve().parents[1]

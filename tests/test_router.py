@@ -22,7 +22,7 @@ from seedcore_thin import actors
 from seedcore_thin.cli import route as route_cli
 from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnavailable
 from seedcore_thin.graph import upsert_agent
-from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
+from seedcore_thin.local.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.registry import InstanceRecord, Registry
 from seedcore_thin.router import LiveInstance, Router, StaticLive
 from seedcore_thin.specs import AgentSpec, Resources

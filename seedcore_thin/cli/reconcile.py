@@ -111,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from seedcore_thin.actors import connect
-    from seedcore_thin.embedded.postgres import resolve_dsn
     from seedcore_thin.graph import connect_graph
+    from seedcore_thin.local import pg_dsn as resolve_dsn
     from seedcore_thin.manager import Tier0Manager
 
     settings = Settings.from_env()

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from seedcore_thin.config import Settings, state_dir
-from seedcore_thin.embedded.postgres import resolve_dsn
 from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
+from seedcore_thin.local import pg_dsn as resolve_dsn
 from seedcore_thin.router import Router, RoutingDecision
 from seedcore_thin.tasks import MAX_TASK_BYTES, TaskRequest, printable
 

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from seedcore_thin.config import state_dir
-from seedcore_thin.embedded import read_int
 from seedcore_thin.errors import SeedcoreError
+from seedcore_thin.local import read_int
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0  # `ray start --block` is slow to notice; its children die at once

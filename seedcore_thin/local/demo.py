@@ -179,8 +179,8 @@ def route_samples(manager: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from seedcore_thin.actors import connect
-    from seedcore_thin.embedded.postgres import log_path, resolve_dsn
     from seedcore_thin.graph import connect_graph
+    from seedcore_thin.local.postgres import log_path, resolve_dsn
     from seedcore_thin.manager import Tier0Manager
     from seedcore_thin.registry import Registry
 
