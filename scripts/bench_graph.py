@@ -25,8 +25,8 @@ from typing import Any
 from benchkit import graph_bench_main, median_ms
 
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.queries import cypher
 from seedcore_thin.specs import agent_specs_from_rows
 

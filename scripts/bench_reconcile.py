@@ -32,11 +32,11 @@ import ray
 
 from seedcore_thin import actors
 from seedcore_thin.config import Settings, state_dir
-from seedcore_thin.embedded.falkordb import start_falkordb, stop_falkordb
-from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
 from seedcore_thin.graph import upsert_agent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.falkordb import start_falkordb, stop_falkordb
+from seedcore_thin.local.postgres import scratch_database, test_server_dsn
 from seedcore_thin.manager import Tier0Manager
 from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.planner import Actual, Desired, plan

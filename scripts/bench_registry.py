@@ -22,7 +22,7 @@ from benchkit import median_ms
 from psycopg.types.json import Jsonb
 
 from seedcore_thin.config import state_dir
-from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
+from seedcore_thin.local.postgres import scratch_database, test_server_dsn
 from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.queries import project_root, sql
 from seedcore_thin.registry import Registry

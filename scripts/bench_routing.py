@@ -38,8 +38,8 @@ from benchkit import graph_bench_main
 
 from seedcore_thin.errors import NoQualifiedAgent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-from seedcore_thin.graph.fleetgen import CAPABILITIES, GeneratedFleet, generate_fleet, load_fleet
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.fleetgen import CAPABILITIES, GeneratedFleet, generate_fleet, load_fleet
 from seedcore_thin.router import LiveInstance, Router, StaticLive, candidates_from_rows
 from seedcore_thin.specs import AgentSpec, OrganSpec
 from seedcore_thin.tasks import TaskRequest

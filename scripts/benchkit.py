@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seedcore_thin.embedded.falkordb import PORT_ENV, start_falkordb, stop_falkordb
+from seedcore_thin.local.falkordb import PORT_ENV, start_falkordb, stop_falkordb
 
 Result = dict[str, Any]
 

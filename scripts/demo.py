@@ -7,6 +7,6 @@ their explanations, and leaves the stack up.
 
 import sys
 
-from seedcore_thin.demo import main
+from seedcore_thin.local.demo import main
 
 sys.exit(main())

@@ -16,8 +16,8 @@ import sys
 from psycopg import conninfo
 
 from seedcore_thin.config import state_dir
-from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
 from seedcore_thin.errors import SeedcoreError
+from seedcore_thin.local.postgres import scratch_database, test_server_dsn
 from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.queries import project_root
 from seedcore_thin.registry import Registry

@@ -1,4 +1,8 @@
-"""The ``AgentActor`` Ray actor and discovery of named actors by their predictable names.
+"""Every Ray call of the runtime: joining Ray, the agents' actors, discovery and dispatch.
+
+As in Ray Serve's ``ActorReplicaWrapper`` ("all Ray API calls should be made here"), other
+modules call these functions and never import ``ray``. Every function joins Ray on first use
+by ``connect``'s rules, so the manager and every command land on the same cluster.
 
 One detached actor per agent, named by the agent id, so any process finds it with
 ``ray.get_actor(name, namespace=...)`` and it outlives the process that created it. The
@@ -10,16 +14,22 @@ names with ``ray.util.list_named_actors`` and asks each actor to describe itself
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from seedcore_thin.config import Settings
+from seedcore_thin.errors import ConfigError, LeaderLockHeld
 from seedcore_thin.planner import RESERVED_NAMES
 from seedcore_thin.specs import AgentSpec
 
@@ -27,6 +37,44 @@ MANAGED_BY = "seedcore_thin"
 # ping must answer while a long task runs, so an agent serves at least two calls at once
 MIN_CONCURRENCY = 2
 _NAME_RELEASE_POLL_S = 0.05
+
+
+_K = TypeVar("_K")
+_connect_lock = threading.Lock()
+
+
+def connect(settings: Settings | None = None, *, start: bool = False) -> str:
+    """Join Ray once per process; returns the address joined (``local`` for a private one).
+
+    A connection already made (the user's own ``ray.init``) is kept. Else ``RAY_ADDRESS``;
+    else the embedded head (started first when ``start``); else a private local Ray, whose
+    detached actors end with this process.
+    """
+    with _connect_lock:
+        if ray.is_initialized():
+            return str(ray.get_runtime_context().gcs_address)
+        from seedcore_thin import local
+
+        local.keep_ray_on_loopback()
+        settings = settings or Settings.from_env()
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        address = settings.ray_address or local.ray_head(start=start)
+        quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+        try:
+            if address:
+                ray.init(address=address, **quiet)
+                return address
+            ray.init(address="local", include_dashboard=False, **quiet)
+        except ConnectionError as exc:
+            raise ConfigError(f"cannot join Ray at {address}: {exc}") from exc
+        return "local"
+
+
+def _joined() -> None:
+    """Join by ``connect``'s rules before a first call: Ray's own auto-init would not."""
+    if not ray.is_initialized():
+        connect()
 
 
 class AgentActor:
@@ -101,6 +149,7 @@ def actor_options(spec: AgentSpec, namespace: str) -> dict[str, Any]:
 
 def create_agent(spec: AgentSpec, namespace: str) -> Any:
     """Start the agent's actor; raises ``ValueError`` when the name is already taken."""
+    _joined()
     return RemoteAgentActor.options(**actor_options(spec, namespace)).remote(
         spec.agent_id, namespace, spec.spec_hash(), spec.model_dump(mode="json")
     )
@@ -108,6 +157,7 @@ def create_agent(spec: AgentSpec, namespace: str) -> Any:
 
 def lookup(name: str, namespace: str) -> Any | None:
     """The named actor's handle, or None when no such actor is alive or pending."""
+    _joined()
     try:
         return ray.get_actor(name, namespace=namespace)
     except ValueError:
@@ -119,11 +169,16 @@ def kill(name: str, namespace: str, *, wait_s: float = 10.0) -> bool:
     handle = lookup(name, namespace)
     if handle is None:
         return False
-    ray.kill(handle, no_restart=True)
+    kill_handle(handle)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and lookup(name, namespace) is not None:
         time.sleep(_NAME_RELEASE_POLL_S)
     return True
+
+
+def kill_handle(handle: Any) -> None:
+    """Kill an actor at once, without waiting for its name to be released."""
+    ray.kill(handle, no_restart=True)
 
 
 def named_actors(namespaces: Collection[str] | None = None) -> list[tuple[str, str]]:
@@ -131,6 +186,7 @@ def named_actors(namespaces: Collection[str] | None = None) -> list[tuple[str, s
 
     ``list_named_actors(all_namespaces=True)`` asks the GCS directly and is not capped.
     """
+    _joined()
     rows = ray.util.list_named_actors(all_namespaces=True)
     pairs = [(str(r["namespace"]), str(r["name"])) for r in rows]
     if namespaces is not None:
@@ -167,41 +223,27 @@ def describe_all(
     Actors in ``unplaceable`` (known to need resources the cluster lacks) are not waited
     for. Actors that died meanwhile are left out; runtime-reserved names are skipped.
     """
-    handles: list[tuple[str, str, Any]] = []
+    probes: dict[tuple[str, str], Any] = {}
     found: list[Found] = []
     for ns, name in pairs:
         if name in RESERVED_NAMES:
             continue
-        handle = lookup(name, ns)
-        if handle is None:
-            continue
         try:
-            ref = handle.describe.remote()
+            ref = send_to(name, ns, "describe")
         except AttributeError:
             found.append(Found(ns, name, None, foreign=True))
             continue
-        handles.append((ns, name, ref))
+        if ref is not None:
+            probes[(ns, name)] = ref
     skip = set(unplaceable)
-    refs = [ref for ns, name, ref in handles if (ns, name) not in skip]
-    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s) if refs else ([], [])
-    rest = [ref for ns, name, ref in handles if (ns, name) in skip]
-    late, _ = ray.wait(rest, num_returns=len(rest), timeout=0) if rest else ([], [])
-    ready_set = set(ready) | set(late)
-    for ns, name, ref in handles:
-        if ref not in ready_set:
+    answers = collect({k: r for k, r in probes.items() if k not in skip}, timeout_s)
+    answers.update(collect({k: r for k, r in probes.items() if k in skip}, 0))
+    for (ns, name), answer in answers.items():
+        if answer.late:
             found.append(Found(ns, name, None))
-            continue
-        try:
-            info = ray.get(ref, timeout=0)
-        except RayActorError:
-            continue  # died between listing and asking: it is not there any more
-        except Exception:  # a foreign describe() that raised
-            found.append(Found(ns, name, None, foreign=True))
-            continue
-        if isinstance(info, Mapping) and info.get("managed_by") == MANAGED_BY:
-            found.append(Found(ns, name, info))
-        else:
-            found.append(Found(ns, name, None, foreign=True))
+        elif not answer.dead:  # died between listing and asking: it is not there any more
+            info = agent_info(answer)
+            found.append(Found(ns, name, info, foreign=info is None))
     return found
 
 
@@ -236,4 +278,152 @@ def placement_problem(spec: AgentSpec, cluster_totals: Mapping[str, float]) -> s
 
 def cluster_totals() -> dict[str, float]:
     """Total resources of the cluster (every node), as Ray reports them."""
+    _joined()
     return {k: float(v) for k, v in ray.cluster_resources().items()}
+
+
+# --- calls into actors -----------------------------------------------------------------------
+class ActorGone(Exception):
+    """The actor is dead, unreachable or not there: try another one."""
+
+
+class NoAnswer(Exception):
+    """The actor did not answer in time (it may still be working)."""
+
+
+def send(handle: Any, method: str, *args: Any) -> Any:
+    """Start ``method`` on the actor; its reference. AttributeError: it has no such method."""
+    return getattr(handle, method).remote(*args)
+
+
+def send_to(name: str, namespace: str, method: str, *args: Any) -> Any:
+    """``send`` to a named actor; None when there is no such actor."""
+    handle = lookup(name, namespace)
+    return None if handle is None else send(handle, method, *args)
+
+
+def ask(handle: Any, method: str, *args: Any, timeout_s: float) -> Any:
+    """Call ``method`` and wait: ``ActorGone`` when the actor died, ``NoAnswer`` on timeout."""
+    try:
+        return ray.get(send(handle, method, *args), timeout=timeout_s)
+    except RayActorError as exc:
+        raise ActorGone(f"actor died or is unreachable: {type(exc).__name__}") from exc
+    except GetTimeoutError:
+        raise NoAnswer(f"no answer within {timeout_s:g} s") from None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One call's outcome: its value, or what it raised (``NoAnswer`` when it was late)."""
+
+    value: Any = None
+    error: Exception | None = None
+
+    @property
+    def late(self) -> bool:
+        return isinstance(self.error, NoAnswer)
+
+    @property
+    def dead(self) -> bool:
+        return isinstance(self.error, RayActorError)
+
+
+def collect(refs: Mapping[_K, Any], timeout_s: float) -> dict[_K, Answer]:
+    """Every call's ``Answer``, waiting at most ``timeout_s`` for all of them together."""
+    if not refs:
+        return {}
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    done = set(ready)
+    answers: dict[_K, Answer] = {}
+    for key, ref in refs.items():
+        if ref not in done:
+            answers[key] = Answer(error=NoAnswer(f"no answer within {timeout_s:g} s"))
+            continue
+        try:
+            answers[key] = Answer(ray.get(ref, timeout=0))
+        except Exception as exc:
+            answers[key] = Answer(error=exc)
+    return answers
+
+
+def agent_info(answer: Answer) -> dict[str, Any] | None:
+    """A ``describe()`` answer of one of our agents; None for anything else (foreign)."""
+    info = answer.value
+    if answer.error is None and isinstance(info, Mapping) and info.get("managed_by") == MANAGED_BY:
+        return dict(info)
+    return None
+
+
+class RayDispatcher:
+    """The router's way to agents: ``execute`` a task, ``ping`` for Ray's own discovery.
+
+    Handles are kept by name (a lookup is a round trip to the GCS) until the actor dies;
+    the dict's single get/set/pop calls are atomic, so threads share it without a lock.
+    """
+
+    def __init__(self, ping_timeout_s: float = 2.0) -> None:
+        self._ping_timeout_s = ping_timeout_s
+        self._handles: dict[tuple[str, str], Any] = {}
+
+    def _ask(self, name: str, namespace: str, method: str, *args: Any, timeout_s: float) -> Any:
+        key = (namespace, name)
+        handle = self._handles.get(key) or lookup(name, namespace)
+        if handle is None:
+            raise ActorGone(f"Ray has no actor {name!r} in namespace {namespace!r}")
+        self._handles[key] = handle
+        try:
+            return ask(handle, method, *args, timeout_s=timeout_s)
+        except ActorGone:
+            self._handles.pop(key, None)
+            raise
+
+    def execute(
+        self, name: str, namespace: str, payload: Mapping[str, Any], timeout_s: float
+    ) -> Any:
+        """Run one task on the agent: ``ActorGone`` (try another) or ``NoAnswer``."""
+        return self._ask(name, namespace, "execute", dict(payload), timeout_s=timeout_s)
+
+    def ping(self, name: str, namespace: str) -> str | None:
+        """The agent's instance id when it answers ``ping`` in time, else None."""
+        try:
+            return str(self._ask(name, namespace, "ping", timeout_s=self._ping_timeout_s))
+        except (ActorGone, NoAnswer):
+            return None
+
+
+# --- the runtime's own actors ----------------------------------------------------------------
+@functools.cache
+def _remote(cls: type) -> Any:
+    return ray.remote(cls)
+
+
+def start_actor(cls: type, name: str, namespace: str, *args: Any, **options: Any) -> Any:
+    """Start a runtime actor (no CPU reserved); ``ValueError`` when the name is taken."""
+    _joined()
+    return _remote(cls).options(name=name, namespace=namespace, num_cpus=0, **options).remote(*args)
+
+
+class _Lock:
+    """The reconciler's fallback lock when PostgreSQL is down: it only says who holds it."""
+
+    def __init__(self, holder: str) -> None:
+        self._holder = holder
+
+    def holder(self) -> str:
+        return self._holder
+
+
+def take_lock(name: str, namespace: str, holder: str) -> Any:
+    """Hold ``name`` as a named, non-detached actor, so the lock dies with its owner.
+
+    Raises ``LeaderLockHeld`` naming the holder when another process has it.
+    """
+    try:
+        return start_actor(_Lock, name, namespace, holder)
+    except ValueError:
+        who = "another reconciler (Ray fallback lock)"
+        existing = lookup(name, namespace)
+        if existing is not None:
+            with contextlib.suppress(Exception):
+                who = str(ask(existing, "holder", timeout_s=5))
+        raise LeaderLockHeld(who) from None

@@ -2,7 +2,7 @@
 
 The README's configuration table lists every variable. The embedded stack's own knobs
 (``SEEDCORE_PG_PORT``, ``SEEDCORE_FALKORDB_PORT``, ``SEEDCORE_TEST_PG_DSN``) are read by the
-modules in ``seedcore_thin/embedded`` that own them, and Neo4j credentials by the Neo4j
+modules in ``seedcore_thin/local`` that own them, and Neo4j credentials by the Neo4j
 backend, so that this module never imports a driver.
 """
 

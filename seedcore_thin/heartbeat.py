@@ -27,9 +27,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import ray
-from ray.exceptions import RayActorError
-
 from seedcore_thin import actors
 from seedcore_thin.errors import FencedEpoch, RegistryUnavailable, SeedcoreError
 from seedcore_thin.planner import RELAY_NAME
@@ -106,16 +103,11 @@ class HeartbeatRelay:
                 "rounds": self._rounds,
             }
 
-    def track(self, infos: list[dict[str, Any]]) -> int:
-        """Start tracking agents right away (the reconciler just created them)."""
-        with self._lock:
-            for info in infos:
-                self._agents[str(info["agent_id"])] = dict(info)
-            return len(self._agents)
-
     def sync(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
-        """Track these agents and run one round now, so active_instance is fresh on return."""
-        self.track(infos)
+        """Track agents the reconciler just created and run one round now, so
+        active_instance is fresh on return."""
+        with self._lock:
+            self._agents.update((str(i["agent_id"]), dict(i)) for i in infos)
         return self.round()
 
     def round(self) -> dict[str, Any]:
@@ -150,68 +142,47 @@ class HeartbeatRelay:
         names = {name for _, name in actors.named_actors([self._namespace])}
         asked = len(self._probes)
         for name in names - set(self._agents) - self._foreign - set(self._probes) - {RELAY_NAME}:
-            handle = actors.lookup(name, self._namespace)
-            if handle is None:
-                continue
             try:
-                self._probes[name] = handle.describe.remote()
+                ref = actors.send_to(name, self._namespace, "describe")
             except AttributeError:
                 self._foreign.add(name)
-        refs = list(self._probes.values())
+                continue
+            if ref is not None:
+                self._probes[name] = ref
         # wait a little for fresh probes only; old ones are just checked
-        budget = DISCOVER_WAIT_S if len(refs) > asked else 0
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=budget) if refs else ([], [])
-        done = set(ready)
-        for name, ref in list(self._probes.items()):
-            if ref not in done:
+        budget = DISCOVER_WAIT_S if len(self._probes) > asked else 0
+        for name, answer in actors.collect(self._probes, budget).items():
+            if answer.late:
                 if name not in names:
                     del self._probes[name]
                 continue
             del self._probes[name]
-            try:
-                info = ray.get(ref, timeout=0)
-            except RayActorError:
+            if answer.dead:
                 continue
-            except Exception:
+            info = actors.agent_info(answer)
+            if info is None:
                 self._foreign.add(name)
-                continue
-            if isinstance(info, Mapping) and info.get("managed_by") == actors.MANAGED_BY:
-                self._agents[name] = dict(info)
             else:
-                self._foreign.add(name)
+                self._agents[name] = info
         self._foreign &= names
 
     def _ping(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Agents that answered, and agents Ray reports dead (dropped from tracking)."""
-        calls: list[tuple[dict[str, Any], Any]] = []
-        for agent_id, info in list(self._agents.items()):
-            handle = actors.lookup(agent_id, self._namespace)
-            if handle is None:
-                calls.append((info, None))
-            else:
-                calls.append((info, handle.ping.remote()))
-        refs = [ref for _, ref in calls if ref is not None]
-        ready, _ = (
-            ray.wait(refs, num_returns=len(refs), timeout=PING_TIMEOUT_S) if refs else ([], [])
-        )
-        done = set(ready)
+        refs = {a: actors.send_to(a, self._namespace, "ping") for a in self._agents}
+        answers = actors.collect({a: r for a, r in refs.items() if r is not None}, PING_TIMEOUT_S)
         alive: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
-        for info, ref in calls:
-            if ref is None:
+        for agent_id, info in list(self._agents.items()):
+            answer = answers.get(agent_id)
+            if answer is None or answer.dead:
                 dead.append(info)
-            elif ref in done:
-                try:
-                    instance_id = ray.get(ref, timeout=0)
-                except RayActorError:
-                    dead.append(info)
-                    continue
-                if instance_id != info["instance_id"]:  # replaced: a new incarnation
-                    dead.append(info)
-                    self._agents.pop(str(info["agent_id"]), None)
-                    continue
+            elif answer.late:
+                continue  # busy or starting: no beat, not dead either
+            elif answer.value != info["instance_id"]:  # replaced: a new incarnation
+                dead.append(info)
+                self._agents.pop(agent_id, None)
+            else:
                 alive.append(info)
-            # not answered in time: busy or starting; no beat, not dead either
         for info in dead:
             current = self._agents.get(str(info["agent_id"]))
             if current is not None and current["instance_id"] == info["instance_id"]:
@@ -269,9 +240,6 @@ class HeartbeatRelay:
         return self._registry
 
 
-RemoteHeartbeatRelay = ray.remote(HeartbeatRelay)
-
-
 def ensure_relay(namespace: str, dsn: str, beat_sec: float) -> Any:
     """The namespace's relay, started when missing or restarted when its config changed.
 
@@ -281,16 +249,12 @@ def ensure_relay(namespace: str, dsn: str, beat_sec: float) -> Any:
     handle = actors.lookup(RELAY_NAME, namespace)
     if handle is not None:
         try:
-            if ray.get(handle.config.remote(), timeout=PING_TIMEOUT_S) == want:
+            if actors.ask(handle, "config", timeout_s=PING_TIMEOUT_S) == want:
                 return handle
         except Exception as exc:  # not answering: replace it
             log.info("heartbeat relay in %s not answering (%s); restarting it", namespace, exc)
         actors.kill(RELAY_NAME, namespace)
-    return RemoteHeartbeatRelay.options(
-        name=RELAY_NAME,
-        namespace=namespace,
-        lifetime="detached",
-        num_cpus=0,
-        max_concurrency=4,
-        get_if_exists=True,
-    ).remote(namespace, dsn, beat_sec)
+    return actors.start_actor(
+        HeartbeatRelay, RELAY_NAME, namespace, namespace, dsn, beat_sec,
+        lifetime="detached", max_concurrency=4, get_if_exists=True,
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError, LeaderLockHeld
 from seedcore_thin.planner import Plan
 from seedcore_thin.reconciler import ApplyReport, Progress, Reconciler
+from seedcore_thin.router import RegistryLive, Router
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,10 @@ SLOW_CHECK_S = 0.5
 
 
 class Tier0Manager:
-    """Owns one graph client and one reconciler; at most one watch loop per manager."""
+    """Owns one graph client, one reconciler and one router; at most one watch loop.
+
+    Ray is joined on first use (``actors.connect``), unless this process already is.
+    """
 
     def __init__(
         self,
@@ -49,6 +53,9 @@ class Tier0Manager:
         self.pg_dsn = pg_dsn or self.settings.pg_dsn
         self._options = reconciler_options
         self._reconciler: Reconciler | None = None
+        self._router: Router | None = None
+        self._registry: Any = None  # the router's live set, opened on first use
+        self._router_lock = threading.Lock()
         self._pass_lock = threading.Lock()
         self._loop_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -195,17 +202,35 @@ class Tier0Manager:
                 log.warning("%s took %.2f s (slow)", what, took)
 
     # ------------------------------------------------------------------ routing
+    @property
+    def router(self) -> Router:
+        """The router of this manager's graph, registry (``pg_dsn``) and namespace.
+
+        One per manager, so in-flight counts and caches are shared by all of its callers;
+        made again when the graph is replaced. Without a DSN, liveness comes from Ray alone.
+        """
+        with self._router_lock:
+            if self.graph is None:
+                raise ConfigError("no graph attached: call attach_graph(client) first")
+            if self._router is None or self._router.graph is not self.graph:
+                namespace = self.namespace or self.settings.namespace
+                live: RegistryLive | None = None
+                if self.pg_dsn:
+                    if self._registry is None:
+                        from seedcore_thin.registry import Registry
+
+                        self._registry = Registry(self.pg_dsn)
+                    live = RegistryLive(self._registry, namespace)
+                self._router = Router(self.graph, live, namespace=namespace)
+            return self._router
+
     def execute_task_on_graph_best(self, task: Any) -> Any:
         """Run ``task`` on the best qualified live agent; a ``router.RoutedResult``."""
-        from seedcore_thin.router import router_for
-
-        return router_for(self).execute(task)
+        return self.router.execute(task)
 
     def explain_task(self, task: Any) -> dict[str, list[str]]:
         """Every agent's reasons not to take ``task``; an empty list means it qualifies."""
-        from seedcore_thin.router import router_for
-
-        return router_for(self).explain(task)
+        return self.router.explain(task)
 
     def list_agents(self) -> list[str]:
         """The ids of the attached graph's valid agent specs, sorted (SeedCore's tier0
@@ -215,10 +240,12 @@ class Tier0Manager:
         return [spec.agent_id for spec in self.graph.list_agent_specs()]
 
     def close(self) -> None:
-        from seedcore_thin.router import close_router_for
-
         self.stop_graph_reconciler()
-        close_router_for(self)
+        with self._router_lock:
+            self._router = None
+            if self._registry is not None:
+                self._registry.close()
+                self._registry = None
         if self._reconciler is not None:
             self._reconciler.close()
             self._reconciler = None

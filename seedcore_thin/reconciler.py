@@ -19,15 +19,12 @@ audit, lease and backoff history are skipped (with a warning).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
-
-import ray
 
 from seedcore_thin import actors, config
 from seedcore_thin.audit import AuditStore, LeaseLost, default_holder
@@ -93,19 +90,6 @@ class ApplyReport:
             "outcomes": [o.to_json() for o in self.outcomes],
             "warnings": list(self.warnings),
         }
-
-
-class _LockActor:
-    """The Ray fallback lock: a named, non-detached actor, so it dies with its owner."""
-
-    def __init__(self, holder: str) -> None:
-        self._holder = holder
-
-    def holder(self) -> str:
-        return self._holder
-
-
-RemoteLockActor = ray.remote(_LockActor)
 
 
 class Reconciler:
@@ -258,25 +242,14 @@ class Reconciler:
                 return
             except RegistryUnavailable as exc:
                 log.warning("registry down, using the Ray fallback lock: %s", exc)
-        if self._ray_lock is not None:
-            return
-        try:
-            self._ray_lock = RemoteLockActor.options(
-                name=LOCK_NAME, namespace=SYSTEM_NAMESPACE, num_cpus=0
-            ).remote(self.holder)
-        except ValueError:
-            holder = "another reconciler (Ray fallback lock)"
-            existing = actors.lookup(LOCK_NAME, SYSTEM_NAMESPACE)
-            if existing is not None:
-                with contextlib.suppress(Exception):
-                    holder = str(ray.get(existing.holder.remote(), timeout=5))
-            raise LeaderLockHeld(holder) from None
+        if self._ray_lock is None:
+            self._ray_lock = actors.take_lock(LOCK_NAME, SYSTEM_NAMESPACE, self.holder)
 
     def release(self) -> None:
         if self.store is not None:
             self._store_call("release lease", self.store.release, False)
         if self._ray_lock is not None:
-            ray.kill(self._ray_lock)
+            actors.kill_handle(self._ray_lock)
             self._ray_lock = None
 
     def close(self) -> None:
@@ -486,14 +459,11 @@ class Reconciler:
         """Give new agents to their relay and run one round, so active_instance is fresh."""
         if not report.outcomes:
             return  # nothing changed: the relays beat on their own
+        new = [o for o in report.outcomes if o.info]
         calls = {
-            ns: relay.sync.remote(
-                [o.info for o in report.outcomes if o.info and o.action.namespace == ns]
-            )
+            ns: actors.send(relay, "sync", [o.info for o in new if o.action.namespace == ns])
             for ns, relay in relays.items()
         }
-        for ns, ref in calls.items():
-            try:
-                ray.get(ref, timeout=15)
-            except Exception as exc:
-                report.warnings.append(f"heartbeat relay in {ns}: {exc}")
+        for ns, answer in actors.collect(calls, 15).items():
+            if answer.error is not None:
+                report.warnings.append(f"heartbeat relay in {ns}: {answer.error}")

@@ -17,12 +17,12 @@ import itertools
 import logging
 import threading
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from seedcore_thin import actors
 from seedcore_thin.config import default_namespace
 from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnavailable
 from seedcore_thin.graph import GraphClient
@@ -153,81 +153,14 @@ class StaticLive:
 
 
 class Dispatcher(Protocol):
-    """Delivers a task to one live instance; raises AgentGone when it is not there."""
+    """Delivers a task to a named actor: ``actors.ActorGone`` when it is not there,
+    ``actors.NoAnswer`` on timeout; ``ping`` is Ray's own discovery (the instance id)."""
 
     def execute(
-        self, instance: LiveInstance, payload: Mapping[str, Any], timeout_s: float
+        self, name: str, namespace: str, payload: Mapping[str, Any], timeout_s: float
     ) -> Any: ...
 
-    def lookup(self, agent_id: str, namespace: str) -> LiveInstance | None: ...
-
-
-class AgentGone(Exception):
-    """The chosen instance is dead or unreachable: cool it down and try the next one."""
-
-
-class TaskTimedOut(Exception):
-    """The agent did not answer within the task's ``timeout_s`` (not retried elsewhere)."""
-
-
-class RayDispatcher:
-    """Calls ``AgentActor.execute`` through Ray; finds actors by name when asked."""
-
-    def __init__(self, ping_timeout_s: float = 2.0) -> None:
-        self._ping_timeout_s = ping_timeout_s
-        self._handles: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
-
-    def _handle(self, name: str, namespace: str) -> Any:
-        import ray
-
-        key = (namespace, name)
-        with self._lock:
-            handle = self._handles.get(key)
-        if handle is None:
-            try:
-                handle = ray.get_actor(name, namespace=namespace)
-            except ValueError:
-                raise AgentGone(f"Ray has no actor {name!r} in namespace {namespace!r}") from None
-            with self._lock:
-                self._handles[key] = handle
-        return handle
-
-    def _forget(self, name: str, namespace: str) -> None:
-        with self._lock:
-            self._handles.pop((namespace, name), None)
-
-    def execute(self, instance: LiveInstance, payload: Mapping[str, Any], timeout_s: float) -> Any:
-        import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
-
-        handle = self._handle(instance.actor_name, instance.namespace)
-        try:
-            return ray.get(handle.execute.remote(dict(payload)), timeout=timeout_s)
-        except RayActorError as exc:
-            self._forget(instance.actor_name, instance.namespace)
-            raise AgentGone(f"actor died or is unreachable: {type(exc).__name__}") from exc
-        except GetTimeoutError:
-            raise TaskTimedOut(f"no answer within {timeout_s:g} s") from None
-
-    def lookup(self, agent_id: str, namespace: str) -> LiveInstance | None:
-        """Ray's own discovery: the actor named after the agent, if it answers ``ping``."""
-        import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
-
-        try:
-            handle = self._handle(agent_id, namespace)
-            instance_id = ray.get(handle.ping.remote(), timeout=self._ping_timeout_s)
-        except (AgentGone, RayActorError, GetTimeoutError):
-            self._forget(agent_id, namespace)
-            return None
-        return LiveInstance(
-            agent_id=agent_id,
-            instance_id=str(instance_id),
-            actor_name=agent_id,
-            namespace=namespace,
-            source=SOURCE_RAY,
-        )
+    def ping(self, name: str, namespace: str) -> str | None: ...
 
 
 @dataclass
@@ -268,7 +201,7 @@ class Router:
         self.graph = graph
         self.live_source = live
         self.namespace = namespace or default_namespace()
-        self.dispatcher: Dispatcher = dispatcher or RayDispatcher()
+        self.dispatcher: Dispatcher = dispatcher or actors.RayDispatcher()
         self.max_attempts = max(1, max_attempts)
         self.cooldown_s = cooldown_s
         self.live_refresh_s = live_refresh_s
@@ -284,19 +217,12 @@ class Router:
         self.in_flight: Counter[str] = Counter()
         self.dispatched: Counter[str] = Counter()
         self._cool_until: dict[str, float] = {}
-        self._owned: Any = None  # a Registry this router opened and must close
 
     @classmethod
     def from_registry(cls, graph: GraphClient, registry: Any, **kwargs: Any) -> Router:
         """A router whose live set is the registry's ``active_instance`` view."""
         namespace = kwargs.pop("namespace", None) or default_namespace()
         return cls(graph, RegistryLive(registry, namespace), namespace=namespace, **kwargs)
-
-    def close(self) -> None:
-        """Close the registry connection pool this router opened (see ``router_for``)."""
-        if self._owned is not None:
-            self._owned.close()
-            self._owned = None
 
     # --- what changes the cache ------------------------------------------------------------
     def invalidate(self, *, live: bool = True) -> None:
@@ -391,8 +317,13 @@ class Router:
         self._live = None  # the live set may be stale: re-read it on the next task
 
     def _resolve(self, candidate: Candidate) -> LiveInstance | None:
+        """Ray's own discovery: the actor named after the agent, if it answers ``ping``."""
         namespace = candidate.namespace or self.namespace
-        return self.dispatcher.lookup(candidate.agent_id, namespace)
+        instance_id = self.dispatcher.ping(candidate.agent_id, namespace)
+        if instance_id is None:
+            return None
+        name = candidate.agent_id
+        return LiveInstance(name, instance_id, name, namespace, source=SOURCE_RAY)
 
     def _pick(
         self, task: TaskRequest, skip: set[str], *, reserve: bool = True
@@ -480,14 +411,16 @@ class Router:
             )
             tried.add(candidate.agent_id)
             try:
-                result = self.dispatcher.execute(instance, payload, request.timeout_s)
-            except AgentGone as exc:
+                result = self.dispatcher.execute(
+                    instance.actor_name, instance.namespace, payload, request.timeout_s
+                )
+            except actors.ActorGone as exc:
                 with self._lock:
                     self._cool(candidate.agent_id, self._clock())
                 failures.append((candidate.agent_id, str(exc)))
                 log.warning("dispatch to %s failed, trying the next agent: %s", candidate, exc)
                 continue
-            except TaskTimedOut as exc:
+            except actors.NoAnswer as exc:
                 with self._lock:
                     self._cool(candidate.agent_id, self._clock())
                 failures.append((candidate.agent_id, str(exc)))
@@ -618,45 +551,3 @@ def explain_choice(
         f"{pool} with {facts['load']} task(s) in flight; ties rotate round-robin in "
         "agent-id order"
     )
-
-
-_routers: weakref.WeakKeyDictionary[Any, Router] = weakref.WeakKeyDictionary()
-_routers_lock = threading.Lock()
-
-
-def router_for(manager: Any) -> Router:
-    """The router of a ``Tier0Manager``: its graph, its registry (``pg_dsn``), its namespace.
-
-    Kept per manager, so in-flight counts and caches are shared by all of its callers; made
-    again when the manager's graph is replaced (``attach_graph``). Without a DSN, liveness
-    comes from Ray's named actors alone.
-    """
-    from seedcore_thin.errors import ConfigError
-
-    if manager.graph is None:
-        raise ConfigError("no graph attached: call attach_graph(client) first")
-    with _routers_lock:
-        router = _routers.get(manager)
-        if router is not None and router.graph is manager.graph:
-            return router
-        if router is not None:
-            router.close()
-        namespace = manager.namespace or manager.settings.namespace
-        if manager.pg_dsn:
-            from seedcore_thin.registry import Registry
-
-            registry = Registry(manager.pg_dsn)
-            router = Router.from_registry(manager.graph, registry, namespace=namespace)
-            router._owned = registry
-        else:
-            router = Router(manager.graph, None, namespace=namespace)
-        _routers[manager] = router
-        return router
-
-
-def close_router_for(manager: Any) -> None:
-    """Close the manager's router (and its registry pool) if it has one."""
-    with _routers_lock:
-        router = _routers.pop(manager, None)
-    if router is not None:
-        router.close()

@@ -32,11 +32,11 @@ from sybil import Example, Region, Sybil
 from sybil.parsers.markdown import CodeBlockParser, SkipParser
 from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer
 
-from seedcore_thin.embedded.postgres import scratch_database
-from seedcore_thin.embedded.ray import start_ray, stop_ray
 from seedcore_thin.graph import load_cypher_file, load_fixture
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.postgres import scratch_database
+from seedcore_thin.local.rayhead import start_ray, stop_ray
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCK_TIMEOUT_S = 240

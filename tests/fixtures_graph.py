@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from seedcore_thin.embedded.falkordb import PORT_ENV, start_falkordb, stop_falkordb
 from seedcore_thin.graph import MockGraphClient, load_fixture
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.falkordb import PORT_ENV, start_falkordb, stop_falkordb
 
 #: ``mock_graph(specs, organs=..., policies=...)``
 MockGraph = Callable[..., MockGraphClient]

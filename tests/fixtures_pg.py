@@ -19,8 +19,8 @@ import pytest
 from psycopg import conninfo
 
 from seedcore_thin.config import state_dir
-from seedcore_thin.embedded.postgres import scratch_database, test_server_dsn
 from seedcore_thin.errors import SeedcoreError
+from seedcore_thin.local.postgres import scratch_database, test_server_dsn
 from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.registry import Registry
 

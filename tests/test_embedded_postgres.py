@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from seedcore_thin.embedded import postgres
+from seedcore_thin.local import postgres
 from seedcore_thin.queries import project_root, sql
 
 pytestmark = pytest.mark.skipif(

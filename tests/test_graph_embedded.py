@@ -11,12 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from seedcore_thin.embedded.falkordb import (
-    PORT_ENV,
-    falkordb_status,
-    start_falkordb,
-    stop_falkordb,
-)
 from seedcore_thin.errors import ConfigError, GraphUnavailable
 from seedcore_thin.graph import (
     GraphClient,
@@ -28,6 +22,12 @@ from seedcore_thin.graph import (
 )
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.falkordb import (
+    PORT_ENV,
+    falkordb_status,
+    start_falkordb,
+    stop_falkordb,
+)
 from seedcore_thin.specs import AgentSpec
 
 
@@ -283,7 +283,7 @@ def test_the_remembered_port_is_left_only_when_really_taken(
         taken = other.getsockname()[1]
         roaming_home.mkdir(parents=True)
         (roaming_home / "falkordb.port").write_text(f"{taken}\n")
-        with caplog.at_level(logging.WARNING, "seedcore_thin.embedded.falkordb"):
+        with caplog.at_level(logging.WARNING, "seedcore_thin.local.falkordb"):
             uri = start_falkordb(roaming_home)
     assert uri != f"falkordb://127.0.0.1:{taken}"
     assert f"port {taken} (used last time) is taken" in caplog.text

@@ -7,7 +7,7 @@ import pytest
 from seedcore_thin.errors import GraphQueryError
 from seedcore_thin.graph import load_cypher_file, load_fixture
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
+from seedcore_thin.local.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.queries import cypher_dir
 
 TEST_FIXTURES = cypher_dir() / "fixtures" / "tests"

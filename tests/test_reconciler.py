@@ -19,11 +19,11 @@ import pytest
 import ray
 
 from seedcore_thin import actors
-from seedcore_thin.embedded.falkordb import start_falkordb, stop_falkordb
 from seedcore_thin.errors import LeaderLockHeld
 from seedcore_thin.graph import remove_agent, upsert_agent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.falkordb import start_falkordb, stop_falkordb
 from seedcore_thin.planner import RULE_EMPTY_GRAPH, RULE_GRAPH_UNREACHABLE
 from seedcore_thin.reconciler import Reconciler
 from seedcore_thin.registry import Registry

@@ -22,9 +22,9 @@ from seedcore_thin import actors
 from seedcore_thin.cli import route as route_cli
 from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnavailable
 from seedcore_thin.graph import upsert_agent
-from seedcore_thin.graph.fleetgen import generate_fleet, load_fleet
+from seedcore_thin.local.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.registry import InstanceRecord, Registry
-from seedcore_thin.router import LiveInstance, Router, StaticLive, router_for
+from seedcore_thin.router import LiveInstance, Router, StaticLive
 from seedcore_thin.specs import AgentSpec, Resources
 from tests.fixtures_ray import free_port
 
@@ -363,7 +363,6 @@ def test_manager_execute_task_on_graph_best(
                 {"task_type": "s", "required_skills": ["segmentation"]}
             )
     finally:
-        router_for(manager).close()
         manager.close()
 
 

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 from seedcore_thin.errors import NoQualifiedAgent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-from seedcore_thin.graph.fleetgen import GeneratedFleet, load_fleet
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local.fleetgen import GeneratedFleet, load_fleet
 from seedcore_thin.router import LiveInstance, Router, StaticLive, candidates_from_rows
 from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec, Resources
 from seedcore_thin.tasks import TaskRequest

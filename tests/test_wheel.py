@@ -186,11 +186,6 @@ def test_seedcore_root_points_the_wheel_at_an_edited_copy(
 
 
 @pytest.mark.ray
-@pytest.mark.xfail(
-    strict=True,
-    reason="TODO(issue 12): the manager does not connect to Ray by itself yet; "
-    "remove this marker (and the README's xfail) when it does",
-)
 def test_readme_python_block_runs_from_the_wheel(
     installed: InstalledWheel,
     pg_dsn: str,

@@ -11,7 +11,7 @@ from seedcore_thin.errors import SeedcoreError
 
 
 def _migrate_pg(dsn: str | None, dry_run: bool) -> list[str]:
-    from seedcore_thin.embedded.postgres import resolve_dsn
+    from seedcore_thin.local import pg_dsn as resolve_dsn
     from seedcore_thin.migrations import migrate_postgres
 
     dsn = dsn or resolve_dsn(state_dir())

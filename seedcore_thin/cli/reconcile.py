@@ -110,14 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from seedcore_thin.embedded.postgres import resolve_dsn
-    from seedcore_thin.embedded.ray import connect_ray
+    from seedcore_thin.actors import connect
     from seedcore_thin.graph import connect_graph
+    from seedcore_thin.local import pg_dsn as resolve_dsn
     from seedcore_thin.manager import Tier0Manager
 
     settings = Settings.from_env()
     strict = args.strict or settings.strict_reconcile
-    connect_ray(settings, start=args.command != "plan")
+    connect(settings, start=args.command != "plan")
     graph = connect_graph(args.graph_uri or settings.graph_uri)
     manager = Tier0Manager(
         settings,

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from seedcore_thin.config import Settings, state_dir
-from seedcore_thin.embedded.postgres import resolve_dsn
 from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
-from seedcore_thin.router import LiveInstance, RayDispatcher, Router, RoutingDecision
+from seedcore_thin.local import pg_dsn as resolve_dsn
+from seedcore_thin.router import Router, RoutingDecision
 from seedcore_thin.tasks import MAX_TASK_BYTES, TaskRequest, printable
 
 EXIT_ROUTED, EXIT_ERROR, EXIT_NO_AGENT = 0, 1, 4
@@ -36,27 +36,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pg-dsn", help="default: SEEDCORE_PG_DSN, else the embedded stack")
     p.add_argument("--namespace", help="Ray namespace of agents that name none")
     return p
-
-
-class _LazyRayDispatcher(RayDispatcher):
-    """Joins Ray only when needed (``--execute``, or the registry is down)."""
-
-    def __init__(self, settings: Settings, namespace: str) -> None:
-        super().__init__()
-        self._settings, self._namespace = settings, namespace
-
-    def _join(self) -> None:
-        from seedcore_thin.embedded.ray import connect_ray
-
-        connect_ray(self._settings, start=False, namespace=self._namespace)
-
-    def execute(self, instance: LiveInstance, payload: Mapping[str, Any], timeout_s: float) -> Any:
-        self._join()
-        return super().execute(instance, payload, timeout_s)
-
-    def lookup(self, agent_id: str, namespace: str) -> LiveInstance | None:
-        self._join()
-        return super().lookup(agent_id, namespace)
 
 
 def read_task(source: str) -> TaskRequest:
@@ -124,14 +103,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     dsn = args.pg_dsn or resolve_dsn(state_dir())
     graph = connect_graph(args.graph_uri or settings.graph_uri)
     registry = Registry(dsn) if dsn else None
-    dispatcher = _LazyRayDispatcher(settings, namespace)
-    try:
+    try:  # Ray is joined only when needed (--execute, or the registry is down)
         if registry is not None:
-            router = Router.from_registry(
-                graph, registry, namespace=namespace, dispatcher=dispatcher
-            )
+            router = Router.from_registry(graph, registry, namespace=namespace)
         else:
-            router = Router(graph, None, namespace=namespace, dispatcher=dispatcher)
+            router = Router(graph, None, namespace=namespace)
         return _route(router, task, args, out)
     finally:
         if registry is not None:

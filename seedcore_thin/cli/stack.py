@@ -47,7 +47,7 @@ class PostgresComponent:
     env_var: str = "SEEDCORE_PG_DSN"
 
     def up(self, home: Path) -> str:
-        from seedcore_thin.embedded import postgres
+        from seedcore_thin.local import postgres
 
         external = os.environ.get(self.env_var)
         if external:
@@ -57,13 +57,13 @@ class PostgresComponent:
         return postgres.start_postgres(home)
 
     def down(self, home: Path) -> None:
-        from seedcore_thin.embedded import postgres
+        from seedcore_thin.local import postgres
 
         if not os.environ.get(self.env_var):
             postgres.stop_postgres(home)
 
     def status(self, home: Path) -> str | None:
-        from seedcore_thin.embedded import postgres
+        from seedcore_thin.local import postgres
 
         external = os.environ.get(self.env_var)
         if external:
@@ -90,7 +90,7 @@ class FalkorDBComponent:
         graph_home = _embedded_graph_home()
         if graph_home is None:
             return os.environ[self.env_var]
-        from seedcore_thin.embedded.falkordb import start_falkordb
+        from seedcore_thin.local.falkordb import start_falkordb
 
         start_falkordb(graph_home)
         # The embedded URI is stable across restarts; the server's port is not.
@@ -99,7 +99,7 @@ class FalkorDBComponent:
     def down(self, home: Path) -> None:
         graph_home = _embedded_graph_home()
         if graph_home is not None:
-            from seedcore_thin.embedded.falkordb import stop_falkordb
+            from seedcore_thin.local.falkordb import stop_falkordb
 
             stop_falkordb(graph_home)
 
@@ -107,7 +107,7 @@ class FalkorDBComponent:
         graph_home = _embedded_graph_home()
         if graph_home is None:
             return os.environ[self.env_var]
-        from seedcore_thin.embedded.falkordb import falkordb_status
+        from seedcore_thin.local.falkordb import falkordb_status
 
         return falkordb_status(graph_home)
 
@@ -120,18 +120,18 @@ class RayComponent:
     env_var: str = "RAY_ADDRESS"
 
     def up(self, home: Path) -> str:
-        from seedcore_thin.embedded.ray import start_ray
+        from seedcore_thin.local.rayhead import start_ray
 
         return os.environ.get(self.env_var) or start_ray(home)
 
     def down(self, home: Path) -> None:
-        from seedcore_thin.embedded.ray import stop_ray
+        from seedcore_thin.local.rayhead import stop_ray
 
         if not os.environ.get(self.env_var):
             stop_ray(home)
 
     def status(self, home: Path) -> str | None:
-        from seedcore_thin.embedded.ray import ray_status
+        from seedcore_thin.local.rayhead import ray_status
 
         return os.environ.get(self.env_var) or ray_status(home)
 

@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import falkordb
 import redis.exceptions
 
+from seedcore_thin import local
 from seedcore_thin.config import default_graph_uri, state_dir
-from seedcore_thin.embedded.falkordb import falkordb_port, start_falkordb
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
 from seedcore_thin.graph.base import CypherGraphClient, Row
 from seedcore_thin.graph.schema import SchemaChange
@@ -110,7 +110,7 @@ class FalkorDBGraphClient(CypherGraphClient):
         Its port file says where it listens; one read and at most one connect attempt
         (``_CONNECT_TIMEOUT_S``), so a call still fails fast while the server is down.
         """
-        port = None if self._embedded_home is None else falkordb_port(self._embedded_home)
+        port = None if self._embedded_home is None else local.graph_port(self._embedded_home)
         if port is None or port == self.port:
             return False
         try:
@@ -238,7 +238,7 @@ def _address(uri: str) -> tuple[str, int, str, dict[str, str | None]]:
         if not location:
             raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
         graph = parse_qs(query).get("graph", [DEFAULT_GRAPH])[0]
-        server = urlsplit(start_falkordb(Path(unquote(location))))
+        server = urlsplit(local.graph_server(Path(unquote(location))))
         return server.hostname or "127.0.0.1", server.port or 6379, graph, {}
     if scheme != "falkordb":
         raise ConfigError(f"not a FalkorDB URI: {uri!r}")

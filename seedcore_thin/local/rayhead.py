@@ -3,16 +3,14 @@
 ``start_ray(home)`` runs ``ray start --head --block`` in its own session (process group),
 bound to 127.0.0.1, dashboard off, ``RAY_AUTH_MODE=disabled``; its pid and port are kept under
 ``home/ray``. ``stop_ray(home)`` stops exactly that process group: never ``ray stop``, which
-kills every Ray process on the machine. ``connect_ray()`` is what commands call:
-``RAY_ADDRESS`` joins an existing cluster, else the embedded head when it runs, else (or
-when ``start=True``, the embedded head is started first) a local Ray.
+kills every Ray process on the machine. ``seedcore_thin.actors.connect()`` joins it when
+``RAY_ADDRESS`` is unset. No ``import ray`` here: the package imports this module first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import signal
 import socket
@@ -21,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from seedcore_thin.config import Settings, state_dir
-from seedcore_thin.embedded import read_int
-from seedcore_thin.errors import ConfigError, SeedcoreError
+from seedcore_thin.config import state_dir
+from seedcore_thin.errors import SeedcoreError
+from seedcore_thin.local import read_int
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0  # `ray start --block` is slow to notice; its children die at once
@@ -99,8 +97,8 @@ def ray_env() -> dict[str, str]:
 
 
 def ray_status(home: Path | None = None) -> str | None:
-    """The embedded head's address when it runs, else None."""
-    folder = _dir(home or state_dir())
+    """The embedded head's address when it runs, else None (creates no folder)."""
+    folder = (home or state_dir()) / "ray"
     pid, port = read_int(folder / "pid"), read_int(folder / "port")
     if pid is None or port is None or not _alive(pid) or not _port_open(port):
         return None
@@ -163,40 +161,3 @@ def stop_ray(home: Path | None = None) -> bool:
             os.killpg(pid, signal.SIGKILL)
     (folder / "pid").unlink(missing_ok=True)
     return True
-
-
-def connect_ray(
-    settings: Settings | None = None, *, start: bool = False, namespace: str | None = None
-) -> str:
-    """Join Ray for a command; returns the address joined (``local`` for a private one).
-
-    ``RAY_ADDRESS`` wins; else the embedded head (started first when ``start``); else a
-    private local Ray, whose detached actors end with this process.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return str(ray.get_runtime_context().gcs_address)
-    keep_ray_on_loopback()
-    settings = settings or Settings.from_env()
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    address = settings.ray_address or ray_status() or (start_ray() if start else None)
-    try:
-        if address:
-            ray.init(
-                address=address,
-                namespace=namespace,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
-            return address
-        ray.init(
-            include_dashboard=False,
-            namespace=namespace,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-    except ConnectionError as exc:
-        raise ConfigError(f"cannot join Ray at {address}: {exc}") from exc
-    return "local"

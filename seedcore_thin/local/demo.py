@@ -178,9 +178,9 @@ def route_samples(manager: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from seedcore_thin.embedded.postgres import log_path, resolve_dsn
-    from seedcore_thin.embedded.ray import connect_ray
+    from seedcore_thin.actors import connect
     from seedcore_thin.graph import connect_graph
+    from seedcore_thin.local.postgres import log_path, resolve_dsn
     from seedcore_thin.manager import Tier0Manager
     from seedcore_thin.registry import Registry
 
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_fleet(graph)
 
         _step(4, "Reconcile: plan first, then apply onto Ray")
-        connect_ray(settings, start=True)
+        connect(settings, start=True)
         manager = Tier0Manager(settings, graph=graph, pg_dsn=pg_dsn)
         report = reconcile(manager)
 

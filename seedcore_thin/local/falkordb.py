@@ -27,8 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from seedcore_thin.embedded import read_int
 from seedcore_thin.errors import ConfigError, GraphUnavailable
+from seedcore_thin.local import read_int
 
 log = logging.getLogger(__name__)
 

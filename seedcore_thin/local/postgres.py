@@ -30,8 +30,8 @@ import psycopg
 from psycopg import conninfo
 from psycopg import sql as pgsql
 
-from seedcore_thin.embedded import read_int
 from seedcore_thin.errors import ConfigError, RegistryUnavailable
+from seedcore_thin.local import read_int
 from seedcore_thin.queries import sql
 
 DEFAULT_PORT = 54329
