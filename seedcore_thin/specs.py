@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from seedcore_thin.agent import ENTRYPOINT_RE
 from seedcore_thin.errors import InvalidSpec
 
 #: Ids are used as Ray actor names and graph keys: short, printable, no whitespace.
@@ -82,6 +83,15 @@ class Resources(BaseModel):
         return None if self.memory_mb is None else self.memory_mb * _MIB
 
 
+#: Spec fields added after the first release: they hash only when set (see spec_hash).
+_LATER_FIELDS = ("services", "entrypoint", "params", "runtime_env")
+
+#: The ``runtime_env`` keys an agent may set (Ray's names; see docs/agents.md).
+RUNTIME_ENV_KEYS = frozenset(
+    {"working_dir", "py_modules", "pip", "uv", "conda", "env_vars", "excludes", "config"}
+)
+
+
 class AgentSpec(BaseModel):
     """One agent that should exist. ``namespace=None`` means the runtime's namespace."""
 
@@ -98,6 +108,9 @@ class AgentSpec(BaseModel):
     lifetime: Literal["detached", "non_detached"] = "detached"
     name: str | None = Field(default=None, min_length=1)
     max_concurrency: int = Field(default=1, ge=1, strict=True)
+    entrypoint: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    runtime_env: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -122,26 +135,46 @@ class AgentSpec(BaseModel):
     def _normalise_names(cls, value: Any) -> Any:
         return _names(value)
 
-    @field_validator("metadata")
+    @field_validator("metadata", "params", "runtime_env")
     @classmethod
-    def _metadata_is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """Metadata is stored as a JSON string in the graph, so it must serialise."""
+    def _is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """These are stored as JSON strings in the graph, so they must serialise."""
         try:
             json.dumps(value, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
+            raise ValueError(f"must be JSON-serialisable: {exc}") from None
+        return value
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint_shape(cls, value: str | None) -> str | None:
+        if value is not None and not ENTRYPOINT_RE.match(value):
+            raise ValueError(f"{value!r} is not 'package.module:ClassName'")
+        return value
+
+    @field_validator("runtime_env")
+    @classmethod
+    def _runtime_env_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Only the runtime_env fields Ray documents for shipping code and settings."""
+        unknown = sorted(set(value) - RUNTIME_ENV_KEYS)
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(RUNTIME_ENV_KEYS)}")
+        env_vars = value.get("env_vars", {})
+        if not isinstance(env_vars, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
+        ):
+            raise ValueError("env_vars must map strings to strings")
         return value
 
     def spec_hash(self) -> str:
         """sha256 over everything that needs a new actor when it changes.
 
         Metadata is left out on purpose: it is informational and changing it must not
-        restart an agent. No services hashes as before services existed, so upgrading does
-        not replace every running agent.
+        restart an agent. A field added later (services, entrypoint, params, runtime_env)
+        counts only when set, so upgrading does not replace every running agent.
         """
-        material = self.model_dump(
-            mode="json", exclude={"metadata"} | (set() if self.services else {"services"})
-        )
+        unset = {name for name in _LATER_FIELDS if not getattr(self, name)}
+        material = self.model_dump(mode="json", exclude={"metadata"} | unset)
         blob = json.dumps(material, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -159,6 +192,11 @@ class AgentSpec(BaseModel):
             "custom_resources_json": json.dumps(self.resources.custom, sort_keys=True),
             "max_concurrency": self.max_concurrency,
             "metadata_json": json.dumps(self.metadata, sort_keys=True),
+            "entrypoint": self.entrypoint,
+            "params": json.dumps(self.params, sort_keys=True) if self.params else None,
+            "runtime_env": (
+                json.dumps(self.runtime_env, sort_keys=True) if self.runtime_env else None
+            ),
             "skills": list(self.skills),
             "models": list(self.models),
             "services": list(self.services),
@@ -264,9 +302,12 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
     custom, reason = _json_object(row.get("custom_resources_json"))
     if reason:
         problems.append(InvalidSpecReport(agent_id, "custom_resources_json", reason))
-    metadata, reason = _json_object(row.get("metadata_json"))
-    if reason:
-        problems.append(InvalidSpecReport(agent_id, "metadata_json", reason))
+    decoded: dict[str, dict[str, Any]] = {}
+    for prop in ("metadata_json", "params", "runtime_env"):
+        value, reason = _json_object(row.get(prop))
+        decoded[prop] = value or {}
+        if reason:
+            problems.append(InvalidSpecReport(agent_id, prop, reason))
     if raw_id is None:
         hint = f"name={row['name']!r}" if row.get("name") else "no name either"
         problems.append(InvalidSpecReport(None, "id", f"the Agent node has no id ({hint})"))
@@ -293,9 +334,11 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
         "services": row.get("services") or [],
         "policies": row.get("policies") or [],
         "resources": {**resources, "custom": custom or {}},
-        "metadata": metadata or {},
+        "metadata": decoded["metadata_json"],
+        "params": decoded["params"],
+        "runtime_env": decoded["runtime_env"],
     }
-    for key in ("namespace", "lifetime", "name", "max_concurrency"):
+    for key in ("namespace", "lifetime", "name", "max_concurrency", "entrypoint"):
         if row.get(key) is not None:
             data[key] = row[key]
     try:

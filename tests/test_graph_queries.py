@@ -22,6 +22,7 @@ from seedcore_thin.specs import AgentSpec, OrganSpec, Resources
 from seedcore_thin.tasks import TaskRequest
 
 EXAMPLE_AGENTS = [
+    "embedder-1",
     "ledger-analyst-1",
     "llm-summarizer-1",
     "llm-summarizer-2",

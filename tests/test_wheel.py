@@ -164,7 +164,7 @@ def test_seedcore_migrate_and_named_queries_from_the_wheel(
         "load_fixture(client, 'example_fleet')\n"
         "print(json.dumps({'agents': sorted(s.agent_id for s in client.list_agent_specs())}))"
     )
-    assert len(seen["agents"]) == 10  # type: ignore[arg-type]
+    assert len(seen["agents"]) == 11  # type: ignore[arg-type]
     assert "llm-summarizer-1" in seen["agents"]  # type: ignore[operator]
 
 

@@ -2,7 +2,8 @@
 //   models, services and direct policies, by id.
 // params: $agent_id STRING (null: every agent; else that agent only, no row if unknown)
 // returns: agent_id, name, namespace, lifetime, num_cpus, num_gpus, memory_mb,
-//          custom_resources_json, max_concurrency, metadata_json, organ_ids (list),
+//          custom_resources_json, max_concurrency, metadata_json, entrypoint, params
+//          (JSON string), runtime_env (JSON string), organ_ids (list),
 //          skills (list), models (list), services (list), policies (list: direct
 //          GOVERNED_BY only; organ policies are in list_organ_specs)
 // Values come back as stored; seedcore_thin.specs validates them, so one bad node is
@@ -34,6 +35,9 @@ RETURN a.id AS agent_id,
        a.custom_resources_json AS custom_resources_json,
        a.max_concurrency AS max_concurrency,
        a.metadata_json AS metadata_json,
+       a.entrypoint AS entrypoint,
+       a.params AS params,
+       a.runtime_env AS runtime_env,
        organ_ids,
        skills,
        models,

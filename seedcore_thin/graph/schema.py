@@ -48,54 +48,51 @@ class SchemaChange:
     name: str | None = None
 
 
-def _code_mask(text: str) -> list[bool]:
-    """For each character: True when it is code, False inside a quoted literal or name."""
-    mask: list[bool] = []
+def _scan(text: str) -> list[str]:
+    """Classify each character: ``c`` code, ``s`` inside a quoted literal or name, ``#`` in a
+    ``//`` comment. Quotes inside a comment and ``//`` inside a string are plain text."""
+    kinds: list[str] = []
     quote: str | None = None
-    escaped = False
-    for ch in text:
-        if quote:
-            mask.append(False)
+    escaped = comment = False
+    for i, ch in enumerate(text):
+        if comment:
+            comment = ch != "\n"
+            kinds.append("#" if comment else "c")
+        elif quote:
+            kinds.append("s")
             if escaped:
                 escaped = False
             elif ch == "\\":
                 escaped = True
             elif ch == quote:
                 quote = None
+        elif ch == "/" and text.startswith("//", i):
+            comment = True
+            kinds.append("#")
         else:
-            mask.append(ch not in "'\"`")
+            kinds.append("s" if ch in "'\"`" else "c")
             if ch in "'\"`":
                 quote = ch
-    return mask
+    return kinds
 
 
 def strip_comments(text: str) -> str:
     """Drop ``//`` comments outside string literals (keeps line structure)."""
-    mask = _code_mask(text)
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if mask[i] and text.startswith("//", i):
-            while i < len(text) and text[i] != "\n":
-                i += 1
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
+    return "".join(ch for ch, kind in zip(text, _scan(text), strict=True) if kind != "#")
 
 
 def split_statements(text: str) -> list[str]:
     """Statements of a file, split on ``;`` outside string literals, comments removed."""
     code = strip_comments(text)
-    mask = _code_mask(code)
-    cuts = [i for i, ch in enumerate(code) if ch == ";" and mask[i]]
+    kinds = _scan(code)
+    cuts = [i for i, ch in enumerate(code) if ch == ";" and kinds[i] == "c"]
     bounds = zip([-1, *cuts], [*cuts, len(code)], strict=True)
     return [code[a + 1 : b].strip() for a, b in bounds if code[a + 1 : b].strip()]
 
 
 def is_write(statement: str) -> bool:
     """True when the statement may write (decides read routing and read-only commands)."""
-    return bool(_WRITE_RE.search(strip_comments(_without_strings(statement))))
+    return bool(_WRITE_RE.search(_without_strings(strip_comments(statement))))
 
 
 def _without_strings(text: str) -> str:
