@@ -15,6 +15,8 @@ The rule a block runs by:
 - ``<!-- skip: next "why" -->`` (Sybil's own directive) marks a block not meant to run;
   ``<!-- xfail: why -->`` marks one known to fail today: it still runs, it must fail, and it
   turns the test red once it passes, so the marker goes as soon as the cause is fixed.
+- ``<!-- file: PATH -->`` makes the next block a file rather than a command: it is written to
+  PATH in the working folder (where later blocks find it) and, when Python, compiled.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ RAY_CPUS = 4  # the example fleet asks for 1.4 CPUs; two files reconcile it
 #: Variables of the developer's own setup that must not leak into a block.
 FOREIGN_ENV = ("SEEDCORE_", "RAY_ADDRESS", "RAY_NAMESPACE", "NEO4J_")
 XFAIL_KEY = "__xfail_next__"
+FILE_KEY = "__file_next__"
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,29 @@ def _outcome(example: Example, failure: str | None) -> str | None:
     pytest.xfail(f"{reason}\n{failure}")
 
 
+def _as_file(example: Example) -> bool:
+    """Write the block to the path a pending ``file`` marker names; False when none."""
+    name = example.document.namespace.pop(FILE_KEY, None)
+    if name is None:
+        return False
+    stack: DocStack = example.namespace["doc_stack"]
+    path = stack.workdir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(example.parsed), encoding="utf-8")
+    if path.suffix == ".py":
+        compile(str(example.parsed), str(path), "exec")
+    return True
+
+
 def run_python(example: Example) -> str | None:
+    if _as_file(example):
+        return None
     return _outcome(example, _run(example, [sys.executable, "-c", str(example.parsed)]))
 
 
 def run_bash(example: Example) -> str | None:
+    if _as_file(example):
+        return None
     args = ["bash", "-e", "-o", "pipefail", "-c", str(example.parsed)]
     return _outcome(example, _run(example, args))
 
@@ -168,26 +189,28 @@ def run_cypher(example: Example) -> str | None:
     return _outcome(example, None if ran else f"{example.path}:{example.line}: no statement")
 
 
-class XfailParser:
-    """``<!-- xfail: why -->``: the next block is expected to fail (see the module doc)."""
+class MarkerParser:
+    """``<!-- NAME: argument -->``: remembers the argument for the next block (see the module
+    doc for ``xfail`` and ``file``)."""
 
-    def __init__(self) -> None:
-        self.lexer = DirectiveInHTMLCommentLexer(directive="xfail", arguments=".+?")
+    def __init__(self, directive: str, key: str) -> None:
+        self.lexer = DirectiveInHTMLCommentLexer(directive=directive, arguments=".+?")
+        self.key = key
 
     def __call__(self, document: object) -> Iterator[Region]:
         for lexed in self.lexer(document):  # type: ignore[arg-type]
-            reason = str(lexed.lexemes["arguments"]).strip()
-            yield Region(lexed.start, lexed.end, reason, self.mark)
+            argument = str(lexed.lexemes["arguments"]).strip()
+            yield Region(lexed.start, lexed.end, argument, self.mark)
 
-    @staticmethod
-    def mark(example: Example) -> None:
-        example.document.namespace[XFAIL_KEY] = example.parsed
+    def mark(self, example: Example) -> None:
+        example.document.namespace[self.key] = example.parsed
 
 
 DOCS = Sybil(
     parsers=[
         SkipParser(),
-        XfailParser(),
+        MarkerParser("xfail", XFAIL_KEY),
+        MarkerParser("file", FILE_KEY),
         CodeBlockParser("python", run_python),
         CodeBlockParser("bash", run_bash),
         CodeBlockParser("cypher", run_cypher),

@@ -88,3 +88,19 @@ def test_every_fenced_block_in_the_docs_is_run_or_knowingly_not() -> None:
             assert language in RUN | NOT_RUN.keys(), f"{path.name}: a ```{language} block"
             seen[language] = seen.get(language, 0) + 1
     assert seen.get("python", 0) >= 3 and seen.get("bash", 0) >= 3, seen
+
+
+def test_a_file_marker_writes_the_next_block_for_later_blocks(tmp_path: Path) -> None:
+    examples = _examples(
+        tmp_path,
+        "<!-- file: pkg/mod.py -->\n```python\nVALUE = 41 + 1\n```\n\n"
+        "```python\nfrom pkg.mod import VALUE\nassert VALUE == 42\n```\n\n"
+        "<!-- file: broken.py -->\n```python\ndef oops(:\n```\n",
+    )
+    assert len(examples) == 5  # two markers, three blocks
+    for example in examples[:3]:
+        example.evaluate()
+    assert (tmp_path / "pkg" / "mod.py").read_text() == "VALUE = 41 + 1\n"
+    examples[3].evaluate()
+    with pytest.raises(SyntaxError):
+        examples[4].evaluate()
