@@ -125,7 +125,7 @@ class RuntimeFacts:
 
 # --------------------------------------------------------------------------- reading
 def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
 
 
 def read_runtime(registry: Any) -> RuntimeFacts:
