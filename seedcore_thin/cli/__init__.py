@@ -15,6 +15,7 @@ COMMANDS = {
     "migrate": "apply pending SQL and Cypher migrations",
     "reconcile": "plan, apply or watch the graph's desired state onto Ray",
     "route": "route one task to the best qualified live agent",
+    "fleet": "draw the fleet: one self-contained HTML page (or Graphviz DOT)",
 }
 
 

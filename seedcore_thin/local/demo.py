@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from seedcore_thin.config import Settings, default_graph_uri, state_dir
@@ -177,6 +178,19 @@ def route_samples(manager: Any) -> None:
             _print_refusals(refusals, limit=4)
 
 
+def draw_fleet(graph: Any, pg_dsn: str, namespace: str) -> Path:
+    """Write the picture of the fleet (``scripts/fleet.py``) next to the stack's data."""
+    from seedcore_thin.cli.fleet import summary, write_page
+    from seedcore_thin.registry import Registry
+
+    path = state_dir().resolve() / "fleet.html"
+    with Registry(pg_dsn) as registry:
+        fleet = write_page(graph, registry, path, namespace=namespace)
+    print(f"  {summary(fleet)}")
+    print(f"  open {path}")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from seedcore_thin.actors import connect
     from seedcore_thin.graph import connect_graph
@@ -214,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _step(6, "Routing sample tasks to the best qualified live agent")
         route_samples(manager)
+
+        _step(7, "A picture of the fleet: one page that opens offline")
+        draw_fleet(graph, pg_dsn, settings.namespace)
         manager.close()
     except SeedcoreError as exc:
         print(f"\ndemo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -221,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"\n{FENCE}\nThe stack is still up (data in {state_dir()}).")
     print("  .venv/bin/python scripts/reconcile.py plan   # the fleet is in sync: exit 0")
+    print("  .venv/bin/python scripts/fleet.py --html fleet.html  # draw the fleet again")
     print("  psql \"$SEEDCORE_PG_DSN\" -c 'TABLE seedcore.active_instance'")
     print("  make down                                     # stop PostgreSQL, FalkorDB, Ray")
     return 0
