@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from seedcore_thin import local
 from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError, LeaderLockHeld
 from seedcore_thin.planner import RESERVED_NAMES
@@ -46,8 +47,6 @@ def connect(settings: Settings | None = None, *, start: bool = False) -> str:
     with _connect_lock:
         if ray.is_initialized():
             return str(ray.get_runtime_context().gcs_address)
-        from seedcore_thin import local
-
         local.keep_ray_on_loopback()
         settings = settings or Settings.from_env()
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -180,11 +179,10 @@ def named_actors(namespaces: Collection[str] | None = None) -> list[tuple[str, s
 
 @dataclass(frozen=True)
 class Found:
-    """One named actor: ``info`` is its ``describe()`` answer, None when it did not answer.
+    """One named actor: ``info`` is its ``describe()`` answer when it is ours and answered.
 
-    ``foreign``: not ours (no ``describe``, or another marker); ``probe``: the question still
-    outstanding when it did not answer in time.
-    """
+    Else ``foreign`` (no ``describe``, or another marker), or ``probe``: the question still
+    outstanding as it did not answer in time."""
 
     namespace: str
     name: str
@@ -202,10 +200,9 @@ def describe_all(
 ) -> list[Found]:
     """Ask every named actor to describe itself, in parallel, waiting at most ``timeout_s``.
 
-    Actors known to need resources the cluster lacks (``unplaceable``), and actors whose
-    earlier question (a ``Found.probe`` in ``probes``) is reused, are not waited for.
-    Actors that died meanwhile are left out; runtime-reserved names are skipped.
-    """
+    Not waited for: actors known to need resources the cluster lacks (``unplaceable``) and
+    actors whose earlier question (a ``Found.probe`` in ``probes``) is reused. Actors that
+    died meanwhile are left out; runtime-reserved names are skipped."""
     probes = probes or {}
     asked: dict[tuple[str, str], Any] = {}
     found: list[Found] = []
@@ -245,13 +242,11 @@ def placement_problem(spec: AgentSpec, cluster_totals: Mapping[str, float]) -> s
     Compared with total (not free) resources: a busy cluster frees up, one without a GPU not.
     """
     res = spec.resources
-    asks: dict[str, float] = {"CPU": res.num_cpus, "GPU": res.num_gpus, **res.custom}
-    if res.memory_bytes:
-        asks["memory"] = float(res.memory_bytes)
+    asks = {"CPU": res.num_cpus, "GPU": res.num_gpus, "memory": res.memory_bytes or 0, **res.custom}
     missing = [
         f"{name}={amount:g} (cluster has {cluster_totals.get(name, 0.0):g})"
         for name, amount in sorted(asks.items())
-        if amount > 0 and amount > cluster_totals.get(name, 0.0)
+        if amount > cluster_totals.get(name, 0.0)
     ]
     return "cannot be placed: needs " + ", ".join(missing) if missing else None
 
@@ -298,14 +293,12 @@ def collect(refs: Mapping[_K, Any], timeout_s: float) -> dict[_K, Answer]:
     """Every call's ``Answer``, waiting at most ``timeout_s`` for all of them together."""
     if not refs:
         return {}
-    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
-    done = set(ready)
+    done = set(ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)[0])
     answers: dict[_K, Answer] = {}
     for key, ref in refs.items():
-        if ref not in done:
-            answers[key] = Answer(error=NoAnswer(f"no answer within {timeout_s:g} s"))
-            continue
         try:
+            if ref not in done:
+                raise NoAnswer(f"no answer within {timeout_s:g} s")
             answers[key] = Answer(ray.get(ref, timeout=0))
         except Exception as exc:
             answers[key] = Answer(error=exc)
@@ -316,8 +309,7 @@ class RayDispatcher:
     """The router's way to agents: ``execute`` a task, ``ping`` for Ray's own discovery.
 
     Handles are kept (a lookup is a GCS round trip) until the actor dies; the dict's single
-    get/set/pop calls are atomic, so threads share it without a lock.
-    """
+    get/set/pop calls are atomic, so threads share it without a lock."""
 
     def __init__(self) -> None:
         self._handles: dict[tuple[str, str], Any] = {}
@@ -348,7 +340,6 @@ class RayDispatcher:
             return None
 
 
-# --- the reconciler's fallback lock ----------------------------------------------------------
 class _Lock:
     """The reconciler's fallback lock when PostgreSQL is down: it only says who holds it."""
 
@@ -362,8 +353,7 @@ class _Lock:
 def take_lock(name: str, namespace: str, holder: str) -> Any:
     """Hold ``name`` as a non-detached actor, so the lock dies with its owner.
 
-    ``LeaderLockHeld`` names the holder when another process has it.
-    """
+    ``LeaderLockHeld`` names the holder when another process has it."""
     try:
         return start_actor(_Lock, name, namespace, holder)
     except ValueError:
