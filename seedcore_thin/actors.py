@@ -1,20 +1,15 @@
 """Every Ray call of the runtime: joining Ray, the agents' actors, discovery and dispatch.
 
 As in Ray Serve's ``ActorReplicaWrapper`` ("all Ray API calls should be made here"), other
-modules call these functions and never import ``ray``. Every function joins Ray on first use
-by ``connect``'s rules, so the manager and every command land on the same cluster.
-
-One detached actor per agent, named by the agent id, so any process finds it with
-``ray.get_actor(name, namespace=...)`` and it outlives the process that created it. The
-actor carries the hash of the spec it was started from and a managed-by marker: that is how
-the reconciler tells its own actors from foreign ones and sees a changed spec, even when
-PostgreSQL is down. Discovery never scans the state API (capped at 100 rows): it lists
-names with ``ray.util.list_named_actors`` and asks each actor to describe itself.
+modules never import ``ray``; every function joins Ray on first use by ``connect``'s rules.
+One detached actor per agent, named by the agent id, carrying its spec's hash and a
+managed-by marker: that is how the reconciler tells its own actors from foreign ones and
+sees a changed spec, even when PostgreSQL is down. Discovery never scans the state API
+(capped at 100 rows): it lists the names (``list_named_actors``) and asks each actor.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -28,6 +23,7 @@ from typing import Any, TypeVar
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from seedcore_thin import local
 from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError, LeaderLockHeld
 from seedcore_thin.planner import RESERVED_NAMES
@@ -36,9 +32,7 @@ from seedcore_thin.specs import AgentSpec
 MANAGED_BY = "seedcore_thin"
 # ping must answer while a long task runs, so an agent serves at least two calls at once
 MIN_CONCURRENCY = 2
-_NAME_RELEASE_POLL_S = 0.05
-
-
+PING_TIMEOUT_S = 2.0
 _K = TypeVar("_K")
 _connect_lock = threading.Lock()
 
@@ -53,8 +47,6 @@ def connect(settings: Settings | None = None, *, start: bool = False) -> str:
     with _connect_lock:
         if ray.is_initialized():
             return str(ray.get_runtime_context().gcs_address)
-        from seedcore_thin import local
-
         local.keep_ray_on_loopback()
         settings = settings or Settings.from_env()
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -75,6 +67,15 @@ def _joined() -> None:
     """Join by ``connect``'s rules before a first call: Ray's own auto-init would not."""
     if not ray.is_initialized():
         connect()
+
+
+_remote = functools.cache(ray.remote)  # one remote class each: Ray exports it once
+
+
+def start_actor(cls: type, name: str, namespace: str, *args: Any, **options: Any) -> Any:
+    """Start a runtime actor (no CPU reserved); ``ValueError`` when the name is taken."""
+    _joined()
+    return _remote(cls).options(name=name, namespace=namespace, num_cpus=0, **options).remote(*args)
 
 
 class AgentActor:
@@ -120,39 +121,26 @@ class AgentActor:
         }
 
 
-RemoteAgentActor = ray.remote(AgentActor)
-
-
 def namespace_of(spec: AgentSpec, default: str) -> str:
     """The spec's namespace, else the runtime default (``config.default_namespace()``)."""
     return spec.namespace or default
 
 
-def actor_options(spec: AgentSpec, namespace: str) -> dict[str, Any]:
-    """Ray ``.options()`` for an agent: name, namespace, lifetime and resources."""
-    res = spec.resources
-    opts: dict[str, Any] = {
-        "name": spec.agent_id,
-        "namespace": namespace,
-        "num_cpus": res.num_cpus,
-        "num_gpus": res.num_gpus,
-        "max_concurrency": max(MIN_CONCURRENCY, spec.max_concurrency),
-    }
-    if spec.lifetime == "detached":
-        opts["lifetime"] = "detached"
-    if res.memory_bytes:
-        opts["memory"] = res.memory_bytes
-    if res.custom:
-        opts["resources"] = dict(res.custom)
-    return opts
-
-
 def create_agent(spec: AgentSpec, namespace: str) -> Any:
     """Start the agent's actor; raises ``ValueError`` when the name is already taken."""
     _joined()
-    return RemoteAgentActor.options(**actor_options(spec, namespace)).remote(
-        spec.agent_id, namespace, spec.spec_hash(), spec.model_dump(mode="json")
+    res = spec.resources
+    actor = _remote(AgentActor).options(
+        name=spec.agent_id,
+        namespace=namespace,
+        lifetime=spec.lifetime,
+        num_cpus=res.num_cpus,
+        num_gpus=res.num_gpus,
+        memory=res.memory_bytes or None,
+        resources=dict(res.custom) or None,
+        max_concurrency=max(MIN_CONCURRENCY, spec.max_concurrency),
     )
+    return actor.remote(spec.agent_id, namespace, spec.spec_hash(), spec.model_dump(mode="json"))
 
 
 def lookup(name: str, namespace: str) -> Any | None:
@@ -172,7 +160,7 @@ def kill(name: str, namespace: str, *, wait_s: float = 10.0) -> bool:
     kill_handle(handle)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and lookup(name, namespace) is not None:
-        time.sleep(_NAME_RELEASE_POLL_S)
+        time.sleep(0.05)
     return True
 
 
@@ -182,34 +170,25 @@ def kill_handle(handle: Any) -> None:
 
 
 def named_actors(namespaces: Collection[str] | None = None) -> list[tuple[str, str]]:
-    """(namespace, name) of every named actor, optionally only in ``namespaces``.
-
-    ``list_named_actors(all_namespaces=True)`` asks the GCS directly and is not capped.
-    """
+    """(namespace, name) of every named actor (in ``namespaces``): one uncapped GCS call."""
     _joined()
     rows = ray.util.list_named_actors(all_namespaces=True)
     pairs = [(str(r["namespace"]), str(r["name"])) for r in rows]
-    if namespaces is not None:
-        wanted = set(namespaces)
-        pairs = [p for p in pairs if p[0] in wanted]
-    return sorted(pairs)
+    return sorted(p for p in pairs if namespaces is None or p[0] in namespaces)
 
 
 @dataclass(frozen=True)
 class Found:
-    """One named actor: ``info`` is its ``describe()`` answer, None when it did not answer.
+    """One named actor: ``info`` is its ``describe()`` answer when it is ours and answered.
 
-    ``foreign`` means it answered but is not ours (no ``describe``, or another marker).
-    """
+    Else ``foreign`` (no ``describe``, or another marker), or ``probe``: the question still
+    outstanding as it did not answer in time."""
 
     namespace: str
     name: str
     info: Mapping[str, Any] | None
     foreign: bool = False
-
-    @property
-    def managed(self) -> bool:
-        return self.info is not None and self.info.get("managed_by") == MANAGED_BY
+    probe: Any = None
 
 
 def describe_all(
@@ -217,41 +196,40 @@ def describe_all(
     *,
     timeout_s: float = 2.0,
     unplaceable: Collection[tuple[str, str]] = (),
+    probes: Mapping[tuple[str, str], Any] | None = None,
 ) -> list[Found]:
     """Ask every named actor to describe itself, in parallel, waiting at most ``timeout_s``.
 
-    Actors in ``unplaceable`` (known to need resources the cluster lacks) are not waited
-    for. Actors that died meanwhile are left out; runtime-reserved names are skipped.
-    """
-    probes: dict[tuple[str, str], Any] = {}
+    Not waited for: actors known to need resources the cluster lacks (``unplaceable``) and
+    actors whose earlier question (a ``Found.probe`` in ``probes``) is reused. Actors that
+    died meanwhile are left out; runtime-reserved names are skipped."""
+    probes = probes or {}
+    asked: dict[tuple[str, str], Any] = {}
     found: list[Found] = []
     for ns, name in pairs:
-        if name in RESERVED_NAMES:
-            continue
-        try:
-            ref = send_to(name, ns, "describe")
-        except AttributeError:
-            found.append(Found(ns, name, None, foreign=True))
-            continue
-        if ref is not None:
-            probes[(ns, name)] = ref
-    skip = set(unplaceable)
-    answers = collect({k: r for k, r in probes.items() if k not in skip}, timeout_s)
-    answers.update(collect({k: r for k, r in probes.items() if k in skip}, 0))
+        if (ns, name) in probes:
+            asked[(ns, name)] = probes[(ns, name)]
+        elif name not in RESERVED_NAMES and (handle := lookup(name, ns)) is not None:
+            if hasattr(handle, "describe"):
+                asked[(ns, name)] = handle.describe.remote()
+            else:
+                found.append(Found(ns, name, None, foreign=True))
+    skip = set(unplaceable) | probes.keys()
+    answers = collect({k: r for k, r in asked.items() if k not in skip}, timeout_s)
+    answers.update(collect({k: r for k, r in asked.items() if k in skip}, 0))
     for (ns, name), answer in answers.items():
-        if answer.late:
-            found.append(Found(ns, name, None))
-        elif not answer.dead:  # died between listing and asking: it is not there any more
-            info = agent_info(answer)
-            found.append(Found(ns, name, info, foreign=info is None))
+        info = answer.value
+        if isinstance(answer.error, NoAnswer):
+            found.append(Found(ns, name, None, probe=asked[(ns, name)]))
+        elif isinstance(info, Mapping) and info.get("managed_by") == MANAGED_BY:
+            found.append(Found(ns, name, dict(info)))
+        elif not isinstance(answer.error, RayActorError):  # else it died after being listed
+            found.append(Found(ns, name, None, foreign=True))
     return found
 
 
 def wait_ready(handle: Any, timeout_s: float) -> dict[str, Any] | None:
-    """The actor's ``describe()`` once it answers; None on timeout (still pending).
-
-    Raises ``RayActorError`` when the actor died while starting.
-    """
+    """The actor's ``describe()``; None on timeout (pending); ``RayActorError`` if it died."""
     try:
         return dict(ray.get(handle.describe.remote(), timeout=timeout_s))
     except GetTimeoutError:
@@ -261,17 +239,14 @@ def wait_ready(handle: Any, timeout_s: float) -> dict[str, Any] | None:
 def placement_problem(spec: AgentSpec, cluster_totals: Mapping[str, float]) -> str | None:
     """Why the cluster can never place this agent as it is, or None when it could.
 
-    Compares the request with the cluster's total (not free) resources: a busy cluster
-    frees up, a cluster without a GPU does not.
+    Compared with total (not free) resources: a busy cluster frees up, one without a GPU not.
     """
     res = spec.resources
-    asks: dict[str, float] = {"CPU": res.num_cpus, "GPU": res.num_gpus, **res.custom}
-    if res.memory_bytes:
-        asks["memory"] = float(res.memory_bytes)
+    asks = {"CPU": res.num_cpus, "GPU": res.num_gpus, "memory": res.memory_bytes or 0, **res.custom}
     missing = [
         f"{name}={amount:g} (cluster has {cluster_totals.get(name, 0.0):g})"
         for name, amount in sorted(asks.items())
-        if amount > 0 and amount > cluster_totals.get(name, 0.0)
+        if amount > cluster_totals.get(name, 0.0)
     ]
     return "cannot be placed: needs " + ", ".join(missing) if missing else None
 
@@ -296,12 +271,6 @@ def send(handle: Any, method: str, *args: Any) -> Any:
     return getattr(handle, method).remote(*args)
 
 
-def send_to(name: str, namespace: str, method: str, *args: Any) -> Any:
-    """``send`` to a named actor; None when there is no such actor."""
-    handle = lookup(name, namespace)
-    return None if handle is None else send(handle, method, *args)
-
-
 def ask(handle: Any, method: str, *args: Any, timeout_s: float) -> Any:
     """Call ``method`` and wait: ``ActorGone`` when the actor died, ``NoAnswer`` on timeout."""
     try:
@@ -319,50 +288,30 @@ class Answer:
     value: Any = None
     error: Exception | None = None
 
-    @property
-    def late(self) -> bool:
-        return isinstance(self.error, NoAnswer)
-
-    @property
-    def dead(self) -> bool:
-        return isinstance(self.error, RayActorError)
-
 
 def collect(refs: Mapping[_K, Any], timeout_s: float) -> dict[_K, Answer]:
     """Every call's ``Answer``, waiting at most ``timeout_s`` for all of them together."""
     if not refs:
         return {}
-    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
-    done = set(ready)
+    done = set(ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)[0])
     answers: dict[_K, Answer] = {}
     for key, ref in refs.items():
-        if ref not in done:
-            answers[key] = Answer(error=NoAnswer(f"no answer within {timeout_s:g} s"))
-            continue
         try:
+            if ref not in done:
+                raise NoAnswer(f"no answer within {timeout_s:g} s")
             answers[key] = Answer(ray.get(ref, timeout=0))
         except Exception as exc:
             answers[key] = Answer(error=exc)
     return answers
 
 
-def agent_info(answer: Answer) -> dict[str, Any] | None:
-    """A ``describe()`` answer of one of our agents; None for anything else (foreign)."""
-    info = answer.value
-    if answer.error is None and isinstance(info, Mapping) and info.get("managed_by") == MANAGED_BY:
-        return dict(info)
-    return None
-
-
 class RayDispatcher:
     """The router's way to agents: ``execute`` a task, ``ping`` for Ray's own discovery.
 
-    Handles are kept by name (a lookup is a round trip to the GCS) until the actor dies;
-    the dict's single get/set/pop calls are atomic, so threads share it without a lock.
-    """
+    Handles are kept (a lookup is a GCS round trip) until the actor dies; the dict's single
+    get/set/pop calls are atomic, so threads share it without a lock."""
 
-    def __init__(self, ping_timeout_s: float = 2.0) -> None:
-        self._ping_timeout_s = ping_timeout_s
+    def __init__(self) -> None:
         self._handles: dict[tuple[str, str], Any] = {}
 
     def _ask(self, name: str, namespace: str, method: str, *args: Any, timeout_s: float) -> Any:
@@ -386,21 +335,9 @@ class RayDispatcher:
     def ping(self, name: str, namespace: str) -> str | None:
         """The agent's instance id when it answers ``ping`` in time, else None."""
         try:
-            return str(self._ask(name, namespace, "ping", timeout_s=self._ping_timeout_s))
+            return str(self._ask(name, namespace, "ping", timeout_s=PING_TIMEOUT_S))
         except (ActorGone, NoAnswer):
             return None
-
-
-# --- the runtime's own actors ----------------------------------------------------------------
-@functools.cache
-def _remote(cls: type) -> Any:
-    return ray.remote(cls)
-
-
-def start_actor(cls: type, name: str, namespace: str, *args: Any, **options: Any) -> Any:
-    """Start a runtime actor (no CPU reserved); ``ValueError`` when the name is taken."""
-    _joined()
-    return _remote(cls).options(name=name, namespace=namespace, num_cpus=0, **options).remote(*args)
 
 
 class _Lock:
@@ -414,16 +351,14 @@ class _Lock:
 
 
 def take_lock(name: str, namespace: str, holder: str) -> Any:
-    """Hold ``name`` as a named, non-detached actor, so the lock dies with its owner.
+    """Hold ``name`` as a non-detached actor, so the lock dies with its owner.
 
-    Raises ``LeaderLockHeld`` naming the holder when another process has it.
-    """
+    ``LeaderLockHeld`` names the holder when another process has it."""
     try:
         return start_actor(_Lock, name, namespace, holder)
     except ValueError:
-        who = "another reconciler (Ray fallback lock)"
-        existing = lookup(name, namespace)
-        if existing is not None:
-            with contextlib.suppress(Exception):
-                who = str(ask(existing, "holder", timeout_s=5))
+        try:  # fails when the holder is gone meanwhile (no handle) or does not answer
+            who = str(ask(lookup(name, namespace), "holder", timeout_s=5))
+        except Exception:
+            who = "another reconciler (Ray fallback lock)"
         raise LeaderLockHeld(who) from None
