@@ -19,13 +19,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from seedcore_thin import actors
 from seedcore_thin.config import default_namespace
 from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnavailable
 from seedcore_thin.graph import GraphClient
-from seedcore_thin.tasks import TaskRequest, TaskShape
+from seedcore_thin.tasks import TaskRequest
 
 log = logging.getLogger(__name__)
 
@@ -127,22 +127,10 @@ class StaticLive:
 class _Shape:
     """Cached answers for one task shape: its candidates, and those in the live set."""
 
-    version: int
     candidates: list[Candidate]
     live_of: Mapping[str, LiveInstance] | None = None  # the live set ``live`` was made from
     live: list[Candidate] = field(default_factory=list)
     cursor: int = 0
-
-
-class _Choice(NamedTuple):
-    """The chosen agent and the facts its explanation cites."""
-
-    agent: Candidate
-    instance: LiveInstance
-    load: int  # tasks in flight on it before this one
-    qualified: int
-    live: int | None  # None: the registry is down, Ray was asked agent by agent
-    cached: bool
 
 
 class Router:
@@ -173,7 +161,7 @@ class Router:
         self.registry_retry_s = registry_retry_s
         self._clock = clock
         self._lock = threading.RLock()
-        self._shapes: dict[TaskShape, _Shape] = {}
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
         self._version: int | None = None
         self._version_at = float("-inf")
         self._live: Mapping[str, LiveInstance] | None = None  # None: registry down, ask Ray
@@ -194,17 +182,8 @@ class Router:
         with self._lock:
             self._shapes.clear()
             self._version = None
-            self._version_at = float("-inf")
             if live:
                 self._live_at = float("-inf")
-
-    def _graph_version(self, now: float) -> int:
-        if self._version is None or now - self._version_at >= self.version_check_s:
-            version = self.graph.version()
-            if version != self._version:
-                self._shapes.clear()
-            self._version, self._version_at = version, now
-        return self._version
 
     def _live_set(self, now: float) -> Mapping[str, LiveInstance] | None:
         """Who is live, by agent id; None while the registry is down (then Ray is asked)."""
@@ -222,14 +201,19 @@ class Router:
         self._live_at = now
         return self._live
 
-    def _candidates(self, task: TaskRequest, version: int) -> tuple[_Shape, bool]:
-        """The shape's qualified agents, in agent-id order, and whether they were cached."""
+    def _candidates(self, task: TaskRequest, now: float) -> tuple[_Shape, bool]:
+        """The shape's qualified agents, in agent-id order, and whether they were cached
+        (the cache is dropped when the desired-state version changes)."""
+        if self._version is None or now - self._version_at >= self.version_check_s:
+            version = self.graph.version()
+            if version != self._version:
+                self._shapes.clear()
+            self._version, self._version_at = version, now
         entry = self._shapes.get(task.shape())
-        if entry is not None and entry.version == version:
+        if entry is not None:
             return entry, True
         candidates = candidates_from_rows(self.graph.run("route_candidates", **task.route_params()))
-        entry = _Shape(version, sorted(candidates, key=lambda c: c.agent_id))
-        self._shapes[task.shape()] = entry
+        entry = self._shapes[task.shape()] = _Shape(sorted(candidates, key=lambda c: c.agent_id))
         return entry, False
 
     def _live_candidates(self, entry: _Shape, live: Mapping[str, LiveInstance]) -> list[Candidate]:
@@ -285,43 +269,58 @@ class Router:
             if self.in_flight[agent_id] <= 0:
                 del self.in_flight[agent_id]
 
-    def _choose(self, task: TaskRequest, skip: set[str], reserve: bool = True) -> _Choice:
-        """The next agent, reserved; raises NoQualifiedAgent when none is left.
+    def _pick(
+        self,
+        task: TaskRequest,
+        skip: set[str],
+        failures: Sequence[tuple[str, str]] = (),
+        *,
+        reserve: bool = True,
+    ) -> RoutingDecision:
+        """Choose and reserve the next agent; raises NoQualifiedAgent when none is left.
 
-        With the registry the choice and the reservation are one step under the lock;
-        without it, Ray is asked about one candidate at a time, outside the lock.
+        With the registry, choice and reservation are one step under the lock; without it,
+        Ray is asked about one candidate at a time, outside the lock.
         """
+        start = time.perf_counter()
         while True:
             with self._lock:
                 now = self._clock()
-                version = self._graph_version(now)
-                instances = self._live_set(now)
-                entry, cached = self._candidates(task, version)
-                if instances is None:
-                    live = entry.candidates
-                else:
-                    live = self._live_candidates(entry, instances)
-                agent = next(self._ranked(entry, live, skip), None)
-                if agent is None:
-                    break
-                qualified = len(entry.candidates)
-                if instances is not None:
+                live = self._live_set(now)
+                entry, cached = self._candidates(task, now)
+                pool = entry.candidates if live is None else self._live_candidates(entry, live)
+                agent = next(self._ranked(entry, pool, skip), None)
+                if agent is not None and live is not None:
+                    instance = live[agent.agent_id]
                     load = self._reserve(agent.agent_id, reserve)
-                    instance = instances[agent.agent_id]
-                    return _Choice(agent, instance, load, qualified, len(live), cached)
+                    break
+            if agent is None:
+                raise self._refusal(task, skip)
             resolved = self._resolve(agent)  # registry down: ask Ray, outside the lock
-            if resolved is None:
-                skip.add(agent.agent_id)
-                continue
-            load = self._reserve(agent.agent_id, reserve)
-            return _Choice(agent, resolved, load, qualified, None, cached)
-        raise self._refusal(task, skip)
+            if resolved is not None:
+                instance = resolved
+                load = self._reserve(agent.agent_id, reserve)
+                break
+            skip.add(agent.agent_id)
+        return RoutingDecision(
+            task_id=task.task_id,
+            agent_id=agent.agent_id,
+            instance_id=instance.instance_id,
+            organ_id=agent.organ_id,
+            actor_name=instance.actor_name,
+            namespace=instance.namespace,
+            live_source=instance.source,
+            why=explain_choice(task, agent, instance, len(pool), load),
+            latency_ms=(time.perf_counter() - start) * 1000.0,
+            qualified=len(entry.candidates),
+            live_qualified=-1 if live is None else len(pool),
+            cached=cached,
+            failed_attempts=tuple(failures),
+        )
 
     def route(self, task: TaskRequest | Mapping[str, Any]) -> RoutingDecision:
         """Choose an agent without dispatching (the CLI's dry answer); reserves nothing."""
-        request = TaskRequest.parse(task)
-        start = time.perf_counter()
-        return self._decision(request, self._choose(request, set(), reserve=False), start, ())
+        return self._pick(TaskRequest.parse(task), set(), reserve=False)
 
     def execute(self, task: TaskRequest | Mapping[str, Any]) -> RoutedResult:
         """Route and run one task; retries the next agent when delivery fails (bounded)."""
@@ -331,14 +330,12 @@ class Router:
         tried: set[str] = set()
         failures: list[tuple[str, str]] = []
         for _ in range(self.max_attempts):
-            pick_start = time.perf_counter()
             try:
-                choice = self._choose(request, tried)
+                decision = self._pick(request, tried, failures)
             except NoQualifiedAgent:
                 if not failures:
                     raise
                 break
-            decision = self._decision(request, choice, pick_start, failures)
             agent_id = decision.agent_id
             tried.add(agent_id)
             try:
@@ -358,80 +355,41 @@ class Router:
                 continue
             finally:
                 self._release(agent_id)
-            total = (time.perf_counter() - start) * 1000.0
-            return RoutedResult(result=result, decision=decision, total_ms=total)
+            return RoutedResult(result, decision, (time.perf_counter() - start) * 1000.0)
         raise DispatchFailed(
             f"task {request.task_id}: {len(failures)} qualified agent(s) failed to take it",
             failures,
         )
 
-    def _decision(
-        self,
-        task: TaskRequest,
-        choice: _Choice,
-        start: float,
-        failures: Sequence[tuple[str, str]],
-    ) -> RoutingDecision:
-        agent, instance = choice.agent, choice.instance
-        return RoutingDecision(
-            task_id=task.task_id,
-            agent_id=agent.agent_id,
-            instance_id=instance.instance_id,
-            organ_id=agent.organ_id,
-            actor_name=instance.actor_name,
-            namespace=instance.namespace,
-            live_source=instance.source,
-            why=explain_choice(task, choice),
-            latency_ms=(time.perf_counter() - start) * 1000.0,
-            qualified=choice.qualified,
-            live_qualified=-1 if choice.live is None else choice.live,
-            cached=choice.cached,
-            failed_attempts=tuple(failures),
-        )
-
     # --- refusals -----------------------------------------------------------------------
     def explain(self, task: TaskRequest | Mapping[str, Any]) -> dict[str, list[str]]:
         """Every agent's reasons not to take the task (empty list: it would take it)."""
-        request = TaskRequest.parse(task)
-        return self._reasons(request, set())
+        return self._reasons(TaskRequest.parse(task), set())
 
     def _reasons(self, task: TaskRequest, skipped: set[str]) -> dict[str, list[str]]:
-        """The graph's reasons, or else what only this process knows (liveness, cool-down)."""
+        """The graph's reasons; a qualified agent may still be refused for what only this
+        process knows: not live (``skipped``: Ray had no answer), or cooling down."""
         with self._lock:
             now = self._clock()
             live = self._live_set(now)
         reasons: dict[str, list[str]] = {}
         for row in self.graph.run("route_explain", **task.route_params()):
             agent_id = str(row["agent_id"])
-            why = [str(r) for r in row.get("reasons") or []]
-            namespace = row.get("namespace") or self.namespace
-            reasons[agent_id] = why or self._runtime_reasons(
-                agent_id, namespace, live, skipped, now
-            )
-        return reasons
-
-    def _runtime_reasons(
-        self,
-        agent_id: str,
-        namespace: str,
-        live: Mapping[str, LiveInstance] | None,
-        skipped: set[str],
-        now: float,
-    ) -> list[str]:
-        """Why a qualified agent still cannot take the task: only this process knows."""
-        why: list[str] = []
-        if live is not None:
-            if agent_id not in live:
+            why = reasons[agent_id] = [str(r) for r in row.get("reasons") or []]
+            if why:
+                continue
+            if live is not None and agent_id not in live:
                 why.append("not live (no current-epoch instance in active_instance)")
-        elif agent_id in skipped:
-            why.append(
-                f"not live (Ray has no answering actor {agent_id!r} in namespace "
-                f"{namespace!r}; registry unavailable)"
-            )
-        cool = self._cool_until.get(agent_id, 0.0)
-        if cool > now:
-            why.append(f"cooling down for {cool - now:.1f} s after a failed dispatch")
-        return why
+            elif live is None and agent_id in skipped:
+                namespace = row.get("namespace") or self.namespace
+                why.append(
+                    f"not live (Ray has no answering actor {agent_id!r} in namespace "
+                    f"{namespace!r}; registry unavailable)"
+                )
+            cool = self._cool_until.get(agent_id, 0.0)
+            if cool > now:
+                why.append(f"cooling down for {cool - now:.1f} s after a failed dispatch")
+        return reasons
 
     def _refusal(self, task: TaskRequest, skipped: set[str]) -> NoQualifiedAgent:
         reasons = self._reasons(task, skipped)
@@ -444,8 +402,10 @@ class Router:
         )
 
 
-def explain_choice(task: TaskRequest, choice: _Choice) -> str:
-    """One sentence a person can read: why this agent, out of how many."""
+def explain_choice(
+    task: TaskRequest, agent: Candidate, instance: LiveInstance, pool: int, load: int
+) -> str:
+    """One sentence a person can read: why this agent, out of how many (``pool``)."""
     rules = []
     if task.required_skills:
         rules.append("skills " + ", ".join(task.required_skills))
@@ -457,16 +417,15 @@ def explain_choice(task: TaskRequest, choice: _Choice) -> str:
         rules.append(f"at least {task.min_gpus:g} GPU(s)")
     if task.requirements:
         rules.append("no policy forbids " + ", ".join(task.requirements))
-    instance = choice.instance
-    if choice.live is not None:
+    if instance.source == "registry":
         liveness = f"live in active_instance (instance {instance.instance_id})"
-        pool = f"{choice.live} live qualified"
+        qualified = f"{pool} live qualified"
     else:
         liveness = f"answering Ray actor {instance.namespace}/{instance.actor_name} (registry down)"
-        pool = f"{choice.qualified} qualified"
+        qualified = f"{pool} qualified"
     return (
-        f"{choice.agent.agent_id} in organ {choice.agent.organ_id}: "
+        f"{agent.agent_id} in organ {agent.organ_id}: "
         f"qualified ({'; '.join(rules) or 'no requirements'}); {liveness}; least busy of "
-        f"{pool} agent(s) with {choice.load} task(s) in flight; ties rotate round-robin in "
+        f"{qualified} agent(s) with {load} task(s) in flight; ties rotate round-robin in "
         "agent-id order"
     )

@@ -15,15 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from seedcore_thin.errors import InvalidTask
 
@@ -36,9 +28,6 @@ MAX_NAMES = 100  # items in required_skills, required_models, requires
 MAX_DATA_DEPTH = 32  # objects and arrays nested in ``data`` (``data`` itself is level 1)
 MAX_DATA_BYTES = 1 << 20  # ``data`` as compact UTF-8 JSON
 MAX_TASK_BYTES = 2 * MAX_DATA_BYTES  # a task given as JSON text (the CLI reads no more)
-
-#: A routing-relevant summary of a task: tasks with the same shape get the same candidates.
-TaskShape = tuple[tuple[str, ...], tuple[str, ...], str | None, float, tuple[str, ...]]
 
 #: What no database, log or terminal takes in a name: control characters (C0, DEL, C1)
 #: and lone surrogates (``json.loads`` makes them from a ``\ud83d`` escape; UTF-8 cannot).
@@ -133,7 +122,7 @@ def _check_data(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Name = Annotated[str, StringConstraints(min_length=1), AfterValidator(_check_name)]
+Name = Annotated[str, Field(min_length=1), AfterValidator(_check_name)]
 Names = Annotated[list[str], BeforeValidator(_clean_names), Field(default_factory=list)]
 
 
@@ -188,8 +177,8 @@ class TaskRequest(BaseModel):
             needed.add(EXTERNAL_NETWORK)
         return sorted(needed)
 
-    def shape(self) -> TaskShape:
-        """What routing depends on; the router caches candidates per shape."""
+    def shape(self) -> tuple[Any, ...]:
+        """What routing depends on: tasks of one shape get the same candidates (cached)."""
         return (
             tuple(self.required_skills),
             tuple(self.required_models),
