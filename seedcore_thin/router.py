@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -93,10 +93,8 @@ class RoutedResult:
 
 @dataclass(frozen=True)
 class RegistryLive:
-    """The ``active_instance`` view: one current-epoch instance per agent.
-
-    ``read`` raises RegistryUnavailable when it cannot tell; the router then asks Ray.
-    """
+    """The ``active_instance`` view: one current-epoch instance per agent (``read`` raises
+    RegistryUnavailable when the registry cannot tell; the router then asks Ray)."""
 
     registry: Any
     namespace: str  # for instances registered without one
@@ -176,7 +174,7 @@ class Router:
         namespace = kwargs.pop("namespace", None) or default_namespace()
         return cls(graph, RegistryLive(registry, namespace), namespace=namespace, **kwargs)
 
-    # --- what changes the cache ------------------------------------------------------------
+    # --- the caches: candidates per task shape, the live set --------------------------------
     def invalidate(self, *, live: bool = True) -> None:
         """Forget cached candidates and the version (and the live set unless ``live=False``)."""
         with self._lock:
@@ -224,36 +222,26 @@ class Router:
         return entry.live
 
     # --- the choice ---------------------------------------------------------------------
-    def _ranked(self, entry: _Shape, live: list[Candidate], skip: set[str]) -> Iterator[Candidate]:
-        """Preference order: idle agents round-robin from the shape's cursor, then busy ones
-        by tasks in flight. Lazy, so the usual choice costs O(1) even with 1,000s of
-        candidates; cooling and skipped agents are left out."""
-        n = len(live)
-        start = entry.cursor % n if n else 0
+    def _next_agent(self, entry: _Shape, pool: list[Candidate], skip: set[str]) -> Candidate | None:
+        """The first idle agent round-robin from the shape's cursor, else the least busy;
+        cooling and skipped agents are left out. It stops at the first idle agent, so the
+        usual choice costs O(1) even with 1,000s of candidates."""
         now = self._clock()
-        busy: list[tuple[int, int, int]] = []  # (load, step from the cursor, index)
-        for step in range(n):
-            index = (start + step) % n
-            agent_id = live[index].agent_id
+        best: tuple[int, int] | None = None  # (tasks in flight, index in pool)
+        for step in range(len(pool)):
+            index = (entry.cursor + step) % len(pool)
+            agent_id = pool[index].agent_id
             if agent_id in skip or self._cool_until.get(agent_id, 0.0) > now:
                 continue
             load = self.in_flight[agent_id]
-            if load:
-                busy.append((load, step, index))
-                continue
-            entry.cursor = index + 1
-            yield live[index]
-        for _, _, index in sorted(busy):
-            entry.cursor = index + 1
-            yield live[index]
-
-    def _resolve(self, candidate: Candidate) -> LiveInstance | None:
-        """Ray's own discovery: the actor named after the agent, if it answers ``ping``."""
-        name, namespace = candidate.agent_id, candidate.namespace or self.namespace
-        instance_id = self.dispatcher.ping(name, namespace)
-        if instance_id is None:
+            if best is None or load < best[0]:
+                best = (load, index)
+                if not load:
+                    break
+        if best is None:
             return None
-        return LiveInstance(name, instance_id, name, namespace, source="ray")
+        entry.cursor = best[1] + 1
+        return pool[best[1]]
 
     def _reserve(self, agent_id: str, reserve: bool) -> int:
         """The agent's tasks in flight, then one more when ``reserve`` (undone by _release)."""
@@ -277,11 +265,9 @@ class Router:
         *,
         reserve: bool = True,
     ) -> RoutingDecision:
-        """Choose and reserve the next agent; raises NoQualifiedAgent when none is left.
-
-        With the registry, choice and reservation are one step under the lock; without it,
-        Ray is asked about one candidate at a time, outside the lock.
-        """
+        """Choose and reserve the next agent, or raise NoQualifiedAgent. With the registry,
+        choice and reservation are one step under the lock; without it, Ray is asked about
+        one candidate at a time, outside the lock."""
         start = time.perf_counter()
         while True:
             with self._lock:
@@ -289,17 +275,20 @@ class Router:
                 live = self._live_set(now)
                 entry, cached = self._candidates(task, now)
                 pool = entry.candidates if live is None else self._live_candidates(entry, live)
-                agent = next(self._ranked(entry, pool, skip), None)
+                agent = self._next_agent(entry, pool, skip)
                 if agent is not None and live is not None:
                     instance = live[agent.agent_id]
                     load = self._reserve(agent.agent_id, reserve)
                     break
             if agent is None:
                 raise self._refusal(task, skip)
-            resolved = self._resolve(agent)  # registry down: ask Ray, outside the lock
-            if resolved is not None:
-                instance = resolved
-                load = self._reserve(agent.agent_id, reserve)
+            # registry down: Ray's own discovery, the actor named after the agent (unlocked)
+            namespace = agent.namespace or self.namespace
+            instance_id = self.dispatcher.ping(agent.agent_id, namespace)
+            if instance_id is not None:
+                name = agent.agent_id
+                instance = LiveInstance(name, instance_id, name, namespace, source="ray")
+                load = self._reserve(name, reserve)
                 break
             skip.add(agent.agent_id)
         return RoutingDecision(
@@ -419,13 +408,13 @@ def explain_choice(
         rules.append("no policy forbids " + ", ".join(task.requirements))
     if instance.source == "registry":
         liveness = f"live in active_instance (instance {instance.instance_id})"
-        qualified = f"{pool} live qualified"
+        pool_of = f"{pool} live qualified"
     else:
         liveness = f"answering Ray actor {instance.namespace}/{instance.actor_name} (registry down)"
-        qualified = f"{pool} qualified"
+        pool_of = f"{pool} qualified"
     return (
         f"{agent.agent_id} in organ {agent.organ_id}: "
         f"qualified ({'; '.join(rules) or 'no requirements'}); {liveness}; least busy of "
-        f"{qualified} agent(s) with {load} task(s) in flight; ties rotate round-robin in "
+        f"{pool_of} agent(s) with {load} task(s) in flight; ties rotate round-robin in "
         "agent-id order"
     )

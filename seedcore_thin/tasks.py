@@ -85,10 +85,9 @@ def _clean_names(value: Any) -> Any:
 
 @_guarded
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
-    """Plain JSON, at most MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode.
-
-    Walked with an explicit stack, so depth (or a cycle) is an error, not a RecursionError.
-    """
+    """Plain JSON, as the payload crosses process boundaries (Ray, logs, the CLI): at most
+    MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode. Walked with an explicit
+    stack, so depth (or a cycle) is an error, not a RecursionError."""
     stack: list[tuple[Any, int]] = [(value, 1)]  # (value, depth of its container)
     nodes = 0
     while stack:
@@ -139,7 +138,6 @@ class TaskRequest(BaseModel):
     requires_external_network: bool = False
     requires: Names
     min_gpus: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    # the payload crosses process boundaries (Ray, logs, the CLI): it must be JSON
     data: Annotated[dict[str, Any], AfterValidator(_check_data)] = Field(default_factory=dict)
     timeout_s: float = Field(default=30.0, gt=0, le=86_400, allow_inf_nan=False)
 
@@ -152,40 +150,32 @@ class TaskRequest(BaseModel):
         """
         if isinstance(raw, TaskRequest):
             return raw
+        if isinstance(raw, str | bytes | bytearray) and len(raw) > MAX_TASK_BYTES:
+            raise InvalidTask("<task>", f"JSON text longer than {MAX_TASK_BYTES} bytes")
+        if not isinstance(raw, str | bytes | bytearray | Mapping):
+            raise InvalidTask("<task>", f"expected an object, got {type(raw).__name__}")
         try:
-            if isinstance(raw, str | bytes | bytearray):
-                if len(raw) > MAX_TASK_BYTES:
-                    raise InvalidTask("<task>", f"JSON text longer than {MAX_TASK_BYTES} bytes")
-                return cls.model_validate_json(raw)
-            if not isinstance(raw, Mapping):
-                raise InvalidTask("<task>", f"expected an object, got {type(raw).__name__}")
-            return cls.model_validate(dict(raw))
+            if isinstance(raw, Mapping):
+                return cls.model_validate(dict(raw))
+            return cls.model_validate_json(raw)
         except ValidationError as exc:  # the first error, naming the field (dotted path)
             first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
             field = ".".join(str(part) for part in first["loc"]) or "<task>"
             raise InvalidTask(printable(field), printable(first["msg"], 300)) from None
-        except InvalidTask:
-            raise
         except Exception as exc:  # RecursionError in a hostile Mapping, for one
             raise InvalidTask("<task>", f"cannot be read ({type(exc).__name__})") from None
 
     @property
     def requirements(self) -> list[str]:
         """Every capability the task needs, matched against each policy's ``forbids``."""
-        needed = set(self.requires)
-        if self.requires_external_network:
-            needed.add(EXTERNAL_NETWORK)
-        return sorted(needed)
+        flag = [EXTERNAL_NETWORK] if self.requires_external_network else []
+        return sorted({*self.requires, *flag})
 
     def shape(self) -> tuple[Any, ...]:
-        """What routing depends on: tasks of one shape get the same candidates (cached)."""
-        return (
-            tuple(self.required_skills),
-            tuple(self.required_models),
-            self.organ_id,
-            float(self.min_gpus),
-            tuple(self.requirements),
-        )
+        """What routing depends on, hashable (the router caches candidates per shape); made
+        from ``route_params`` so the cache key and the query cannot drift apart."""
+        params = self.route_params().values()
+        return tuple(tuple(v) if isinstance(v, list) else v for v in params)
 
     def route_params(self) -> dict[str, Any]:
         """Bind parameters of ``route_candidates`` and ``route_explain``."""
@@ -199,9 +189,7 @@ class TaskRequest(BaseModel):
 
     def payload(self) -> dict[str, Any]:
         """What the agent's ``execute`` receives (plain JSON types)."""
-        body = self.model_dump(mode="json")
-        body["requires"] = self.requirements
-        return body
+        return {**self.model_dump(mode="json"), "requires": self.requirements}
 
 
 def printable(text: str, limit: int = 120) -> str:
