@@ -126,7 +126,7 @@ class _Shape:
     """Cached answers for one task shape: its candidates, and those in the live set."""
 
     candidates: list[Candidate]
-    live_of: Mapping[str, LiveInstance] | None = None  # the live set ``live`` was made from
+    live_of: int = -1  # the generation of the live set ``live`` was made from
     live: list[Candidate] = field(default_factory=list)
     cursor: int = 0
 
@@ -164,6 +164,7 @@ class Router:
         self._version_at = float("-inf")
         self._live: Mapping[str, LiveInstance] | None = None  # None: registry down, ask Ray
         self._live_at = float("-inf")
+        self._live_generation = 0  # counts changes of who is live (not of their instances)
         self._registry_down_until = float("-inf")
         self.in_flight: Counter[str] = Counter()
         self._cool_until: dict[str, float] = {}
@@ -194,10 +195,10 @@ class Router:
             except RegistryUnavailable as exc:
                 log.warning("registry unavailable, routing through Ray discovery: %s", exc)
                 self._registry_down_until = now + self.registry_retry_s
-        if live != self._live:  # else the old object stays: the per-shape live lists hold
-            self._live = live
-        self._live_at = now
-        return self._live
+        if live is None or self._live is None or live.keys() != self._live.keys():
+            self._live_generation += 1  # the per-shape live lists are made again
+        self._live, self._live_at = live, now
+        return live
 
     def _candidates(self, task: TaskRequest, now: float) -> tuple[_Shape, bool]:
         """The shape's qualified agents, in agent-id order, and whether they were cached
@@ -215,10 +216,10 @@ class Router:
         return entry, False
 
     def _live_candidates(self, entry: _Shape, live: Mapping[str, LiveInstance]) -> list[Candidate]:
-        """The shape's candidates that are live, made once per live set."""
-        if entry.live_of is not live:
+        """The shape's candidates that are live, made once per set of live agents."""
+        if entry.live_of != self._live_generation:
             entry.live = [c for c in entry.candidates if c.agent_id in live]
-            entry.live_of = live
+            entry.live_of = self._live_generation
         return entry.live
 
     # --- the choice ---------------------------------------------------------------------

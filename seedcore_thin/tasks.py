@@ -180,8 +180,8 @@ class TaskRequest(BaseModel):
     def route_params(self) -> dict[str, Any]:
         """Bind parameters of ``route_candidates`` and ``route_explain``."""
         return {
-            "skills": self.required_skills,
-            "models": self.required_models,
+            "skills": list(self.required_skills),
+            "models": list(self.required_models),
             "organ_id": self.organ_id,
             "min_gpus": float(self.min_gpus),
             "requires": self.requirements,
