@@ -13,29 +13,21 @@ the live set is re-read at most every ``live_refresh_s``, the version at most ev
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from seedcore_thin import actors
 from seedcore_thin.config import default_namespace
 from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnavailable
 from seedcore_thin.graph import GraphClient
-from seedcore_thin.tasks import TaskRequest, TaskShape, shape_params
+from seedcore_thin.tasks import TaskRequest
 
 log = logging.getLogger(__name__)
-
-#: How many Ray named-actor lookups one round of a registry-down choice makes at most.
-_RAY_LOOKUP_BATCH = 8
-
-#: Where a live instance was learned from.
-SOURCE_REGISTRY = "registry"
-SOURCE_RAY = "ray"
 
 
 @dataclass(frozen=True)
@@ -49,26 +41,22 @@ class Candidate:
 
 def candidates_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
     """``route_candidates`` answers one row of parallel lists (cheaper to parse than rows)."""
-    out: list[Candidate] = []
-    for row in rows:
-        ids, organs, namespaces = row["agent_ids"], row["organ_ids"], row["namespaces"]
-        out += [
-            Candidate(str(a), str(o), str(n) or None)
-            for a, o, n in zip(ids, organs, namespaces, strict=True)
-        ]
-    return out
+    return [
+        Candidate(str(a), str(o), str(n) or None)
+        for row in rows
+        for a, o, n in zip(row["agent_ids"], row["organ_ids"], row["namespaces"], strict=True)
+    ]
 
 
 @dataclass(frozen=True)
 class LiveInstance:
-    """One running instance of an agent, as the registry or Ray reports it."""
+    """One running instance of an agent, as the registry or Ray (``source``) reports it."""
 
     agent_id: str
     instance_id: str
     actor_name: str
     namespace: str
-    epoch: str | None = None
-    source: str = SOURCE_REGISTRY
+    source: Literal["registry", "ray"] = "registry"
 
 
 @dataclass(frozen=True)
@@ -85,26 +73,13 @@ class RoutingDecision:
     why: str
     latency_ms: float
     qualified: int
-    live_qualified: int
+    live_qualified: int  # -1 when the registry was down (liveness asked of Ray, one by one)
     cached: bool
     failed_attempts: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "task_id": self.task_id,
-            "agent_id": self.agent_id,
-            "instance_id": self.instance_id,
-            "organ_id": self.organ_id,
-            "actor_name": self.actor_name,
-            "namespace": self.namespace,
-            "live_source": self.live_source,
-            "why": self.why,
-            "latency_ms": round(self.latency_ms, 3),
-            "qualified": self.qualified,
-            "live_qualified": self.live_qualified,
-            "cached": self.cached,
-            "failed_attempts": [list(a) for a in self.failed_attempts],
-        }
+        """For ``json.dumps`` (the CLI's ``--json``)."""
+        return {**asdict(self), "latency_ms": round(self.latency_ms, 3)}
 
 
 @dataclass(frozen=True)
@@ -116,30 +91,24 @@ class RoutedResult:
     total_ms: float
 
 
-class LiveSource(Protocol):
-    """Who is alive now, by agent id; raises RegistryUnavailable when it cannot tell."""
-
-    def read(self) -> Mapping[str, LiveInstance]: ...
-
-
+@dataclass(frozen=True)
 class RegistryLive:
-    """The ``active_instance`` view: one current-epoch instance per agent."""
+    """The ``active_instance`` view: one current-epoch instance per agent (``read`` raises
+    RegistryUnavailable when the registry cannot tell; the router then asks Ray)."""
 
-    def __init__(self, registry: Any, namespace: str) -> None:
-        self._registry = registry
-        self._namespace = namespace
+    registry: Any
+    namespace: str  # for instances registered without one
 
     def read(self) -> dict[str, LiveInstance]:
-        live: dict[str, LiveInstance] = {}
-        for row in self._registry.active_instances():
-            live[row.logical_id] = LiveInstance(
-                agent_id=row.logical_id,
-                instance_id=str(row.instance_id),
-                actor_name=row.actor_name or row.logical_id,
-                namespace=row.namespace or self._namespace,
-                epoch=str(row.cluster_epoch),
+        return {
+            row.logical_id: LiveInstance(
+                row.logical_id,
+                str(row.instance_id),
+                row.actor_name or row.logical_id,
+                row.namespace or self.namespace,
             )
-        return live
+            for row in self.registry.active_instances()
+        }
 
 
 class StaticLive:
@@ -152,33 +121,14 @@ class StaticLive:
         return self.instances
 
 
-class Dispatcher(Protocol):
-    """Delivers a task to a named actor: ``actors.ActorGone`` when it is not there,
-    ``actors.NoAnswer`` on timeout; ``ping`` is Ray's own discovery (the instance id)."""
-
-    def execute(
-        self, name: str, namespace: str, payload: Mapping[str, Any], timeout_s: float
-    ) -> Any: ...
-
-    def ping(self, name: str, namespace: str) -> str | None: ...
-
-
 @dataclass
 class _Shape:
-    """Cached answers for one task shape."""
+    """Cached answers for one task shape: its candidates, and those in the live set."""
 
-    version: int
     candidates: list[Candidate]
-    live_token: int | None = None
-    live: list[tuple[Candidate, LiveInstance | None]] = field(default_factory=list)
+    live_of: int = -1  # the generation of the live set ``live`` was made from
+    live: list[Candidate] = field(default_factory=list)
     cursor: int = 0
-
-
-@dataclass
-class _LiveView:
-    instances: Mapping[str, LiveInstance] | None  # None: registry down, ask Ray
-    token: int
-    read_at: float
 
 
 class Router:
@@ -187,10 +137,10 @@ class Router:
     def __init__(
         self,
         graph: GraphClient,
-        live: LiveSource | None = None,
+        live: RegistryLive | StaticLive | None = None,
         *,
         namespace: str | None = None,
-        dispatcher: Dispatcher | None = None,
+        dispatcher: actors.RayDispatcher | None = None,
         max_attempts: int = 3,
         cooldown_s: float = 10.0,
         live_refresh_s: float = 1.0,
@@ -201,7 +151,7 @@ class Router:
         self.graph = graph
         self.live_source = live
         self.namespace = namespace or default_namespace()
-        self.dispatcher: Dispatcher = dispatcher or actors.RayDispatcher()
+        self.dispatcher = dispatcher or actors.RayDispatcher()
         self.max_attempts = max(1, max_attempts)
         self.cooldown_s = cooldown_s
         self.live_refresh_s = live_refresh_s
@@ -209,13 +159,14 @@ class Router:
         self.registry_retry_s = registry_retry_s
         self._clock = clock
         self._lock = threading.RLock()
-        self._shapes: dict[TaskShape, _Shape] = {}
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
         self._version: int | None = None
         self._version_at = float("-inf")
-        self._live: _LiveView | None = None
+        self._live: Mapping[str, LiveInstance] | None = None  # None: registry down, ask Ray
+        self._live_at = float("-inf")
+        self._live_generation = 0  # counts changes of who is live (not of their instances)
         self._registry_down_until = float("-inf")
         self.in_flight: Counter[str] = Counter()
-        self.dispatched: Counter[str] = Counter()
         self._cool_until: dict[str, float] = {}
 
     @classmethod
@@ -224,159 +175,82 @@ class Router:
         namespace = kwargs.pop("namespace", None) or default_namespace()
         return cls(graph, RegistryLive(registry, namespace), namespace=namespace, **kwargs)
 
-    # --- what changes the cache ------------------------------------------------------------
+    # --- the caches: candidates per task shape, the live set --------------------------------
     def invalidate(self, *, live: bool = True) -> None:
         """Forget cached candidates and the version (and the live set unless ``live=False``)."""
         with self._lock:
             self._shapes.clear()
             self._version = None
-            self._version_at = float("-inf")
             if live:
-                self._live = None
+                self._live_at = float("-inf")
 
-    def _graph_version(self, now: float) -> int:
+    def _live_set(self, now: float) -> Mapping[str, LiveInstance] | None:
+        """Who is live, by agent id; None while the registry is down (then Ray is asked)."""
+        if now - self._live_at < self.live_refresh_s:
+            return self._live
+        live: Mapping[str, LiveInstance] | None = None
+        if self.live_source is not None and now >= self._registry_down_until:
+            try:
+                live = self.live_source.read()
+            except RegistryUnavailable as exc:
+                log.warning("registry unavailable, routing through Ray discovery: %s", exc)
+                self._registry_down_until = now + self.registry_retry_s
+        if live is None or self._live is None or live.keys() != self._live.keys():
+            self._live_generation += 1  # the per-shape live lists are made again
+        self._live, self._live_at = live, now
+        return live
+
+    def _candidates(self, task: TaskRequest, now: float) -> tuple[_Shape, bool]:
+        """The shape's qualified agents, in agent-id order, and whether they were cached
+        (the cache is dropped when the desired-state version changes)."""
         if self._version is None or now - self._version_at >= self.version_check_s:
             version = self.graph.version()
             if version != self._version:
                 self._shapes.clear()
             self._version, self._version_at = version, now
-        return self._version
-
-    def _live_view(self, now: float) -> _LiveView:
-        view = self._live
-        if view is not None and now - view.read_at < self.live_refresh_s:
-            return view
-        instances: Mapping[str, LiveInstance] | None = None
-        if self.live_source is not None and now >= self._registry_down_until:
-            try:
-                instances = self.live_source.read()
-            except RegistryUnavailable as exc:
-                log.warning("registry unavailable, routing through Ray discovery: %s", exc)
-                self._registry_down_until = now + self.registry_retry_s
-        if instances is None:
-            token = -1
-        elif view is not None and view.instances is instances:
-            token = view.token  # a prepared set that did not change
-        else:
-            token = hash(frozenset((i.agent_id, i.instance_id) for i in instances.values()))
-        self._live = _LiveView(instances, token, now)
-        return self._live
-
-    def _candidates(self, shape: TaskShape, version: int) -> tuple[_Shape, bool]:
-        entry = self._shapes.get(shape)
-        if entry is not None and entry.version == version:
+        entry = self._shapes.get(task.shape())
+        if entry is not None:
             return entry, True
-        rows = self.graph.run("route_candidates", **shape_params(shape))
-        candidates = candidates_from_rows(rows)
-        entry = _Shape(version, sorted(candidates, key=lambda c: c.agent_id))
-        self._shapes[shape] = entry
+        candidates = candidates_from_rows(self.graph.run("route_candidates", **task.route_params()))
+        entry = self._shapes[task.shape()] = _Shape(sorted(candidates, key=lambda c: c.agent_id))
         return entry, False
 
-    def _live_candidates(
-        self, entry: _Shape, view: _LiveView
-    ) -> list[tuple[Candidate, LiveInstance | None]]:
-        """Qualified agents that are live, by agent id; in Ray mode every candidate."""
-        if entry.live_token != view.token:
-            if view.instances is None:
-                entry.live = [(c, None) for c in entry.candidates]
-            else:
-                live = view.instances
-                entry.live = [(c, live[c.agent_id]) for c in entry.candidates if c.agent_id in live]
-            entry.live_token = view.token
+    def _live_candidates(self, entry: _Shape, live: Mapping[str, LiveInstance]) -> list[Candidate]:
+        """The shape's candidates that are live, made once per set of live agents."""
+        if entry.live_of != self._live_generation:
+            entry.live = [c for c in entry.candidates if c.agent_id in live]
+            entry.live_of = self._live_generation
         return entry.live
 
     # --- the choice ---------------------------------------------------------------------
-    def _ranked(
-        self, entry: _Shape, pairs: list[tuple[Candidate, LiveInstance | None]], skip: set[str]
-    ) -> Iterator[tuple[Candidate, LiveInstance | None]]:
-        """Preference order: idle agents round-robin from the shape's cursor, then busy ones
-        by tasks in flight. Lazy, so the usual choice costs O(1) even with 1,000s of
-        candidates; cooling and skipped agents are left out."""
-        n = len(pairs)
-        start = entry.cursor % n if n else 0
+    def _next_agent(self, entry: _Shape, pool: list[Candidate], skip: set[str]) -> Candidate | None:
+        """The first idle agent round-robin from the shape's cursor, else the least busy;
+        cooling and skipped agents are left out. It stops at the first idle agent, so the
+        usual choice costs O(1) even with 1,000s of candidates."""
         now = self._clock()
-        busy: list[tuple[int, int]] = []
-        for step in range(n):
-            index = (start + step) % n
-            agent_id = pairs[index][0].agent_id
+        best: tuple[int, int] | None = None  # (tasks in flight, index in pool)
+        for step in range(len(pool)):
+            index = (entry.cursor + step) % len(pool)
+            agent_id = pool[index].agent_id
             if agent_id in skip or self._cool_until.get(agent_id, 0.0) > now:
                 continue
-            load = self.in_flight.get(agent_id, 0)
-            if load:
-                busy.append((load, step))
-                continue
-            entry.cursor = index + 1
-            yield pairs[index]
-        for _, step in sorted(busy):
-            index = (start + step) % n
-            entry.cursor = index + 1
-            yield pairs[index]
-
-    def _cool(self, agent_id: str, now: float) -> None:
-        self._cool_until[agent_id] = now + self.cooldown_s
-        self._live = None  # the live set may be stale: re-read it on the next task
-
-    def _resolve(self, candidate: Candidate) -> LiveInstance | None:
-        """Ray's own discovery: the actor named after the agent, if it answers ``ping``."""
-        namespace = candidate.namespace or self.namespace
-        instance_id = self.dispatcher.ping(candidate.agent_id, namespace)
-        if instance_id is None:
+            load = self.in_flight[agent_id]
+            if best is None or load < best[0]:
+                best = (load, index)
+                if not load:
+                    break
+        if best is None:
             return None
-        name = candidate.agent_id
-        return LiveInstance(name, instance_id, name, namespace, source=SOURCE_RAY)
+        entry.cursor = best[1] + 1
+        return pool[best[1]]
 
-    def _pick(
-        self, task: TaskRequest, skip: set[str], *, reserve: bool = True
-    ) -> tuple[Candidate, LiveInstance, str, dict[str, Any]]:
-        """Choose (and reserve) the next agent; raises NoQualifiedAgent when none is left."""
-        while True:
-            with self._lock:
-                now = self._clock()
-                version = self._graph_version(now)
-                view = self._live_view(now)
-                entry, cached = self._candidates(task.shape(), version)
-                pairs = self._live_candidates(entry, view)
-                ranked = self._ranked(entry, pairs, skip)
-                if view.instances is not None:
-                    choice = next(ranked, None)
-                    if choice is None:
-                        break
-                    candidate, instance = choice
-                    assert instance is not None
-                    source = SOURCE_REGISTRY
-                    load = self.in_flight.get(candidate.agent_id, 0)
-                    if reserve:
-                        self.in_flight[candidate.agent_id] += 1
-                        self.dispatched[candidate.agent_id] += 1
-                    facts: dict[str, Any] = {
-                        "qualified": len(entry.candidates),
-                        "live": len(pairs),
-                        "load": load,
-                        "cached": cached,
-                    }
-                    return candidate, instance, source, facts
-                batch = list(itertools.islice(ranked, _RAY_LOOKUP_BATCH))
-            if not batch:
-                break
-            # registry down: ask Ray for the named actors, outside the lock
-            for candidate, _ in batch:
-                resolved = self._resolve(candidate)
-                if resolved is None:
-                    skip.add(candidate.agent_id)
-                    continue
-                with self._lock:
-                    load = self.in_flight.get(candidate.agent_id, 0)
-                    if reserve:
-                        self.in_flight[candidate.agent_id] += 1
-                        self.dispatched[candidate.agent_id] += 1
-                facts = {
-                    "qualified": len(entry.candidates),
-                    "live": None,
-                    "load": load,
-                    "cached": cached,
-                }
-                return candidate, resolved, SOURCE_RAY, facts
-        raise self._refusal(task, skip)
+    def _reserve(self, agent_id: str, reserve: bool) -> int:
+        """The agent's tasks in flight, then one more when ``reserve`` (undone by _release)."""
+        with self._lock:
+            load = self.in_flight[agent_id]
+            if reserve:
+                self.in_flight[agent_id] += 1
+            return load
 
     def _release(self, agent_id: str) -> None:
         with self._lock:
@@ -384,12 +258,59 @@ class Router:
             if self.in_flight[agent_id] <= 0:
                 del self.in_flight[agent_id]
 
+    def _pick(
+        self,
+        task: TaskRequest,
+        skip: set[str],
+        failures: Sequence[tuple[str, str]] = (),
+        *,
+        reserve: bool = True,
+    ) -> RoutingDecision:
+        """Choose and reserve the next agent, or raise NoQualifiedAgent. With the registry,
+        choice and reservation are one step under the lock; without it, Ray is asked about
+        one candidate at a time, outside the lock."""
+        start = time.perf_counter()
+        while True:
+            with self._lock:
+                now = self._clock()
+                live = self._live_set(now)
+                entry, cached = self._candidates(task, now)
+                pool = entry.candidates if live is None else self._live_candidates(entry, live)
+                agent = self._next_agent(entry, pool, skip)
+                if agent is not None and live is not None:
+                    instance = live[agent.agent_id]
+                    load = self._reserve(agent.agent_id, reserve)
+                    break
+            if agent is None:
+                raise self._refusal(task, skip)
+            # registry down: Ray's own discovery, the actor named after the agent (unlocked)
+            namespace = agent.namespace or self.namespace
+            instance_id = self.dispatcher.ping(agent.agent_id, namespace)
+            if instance_id is not None:
+                name = agent.agent_id
+                instance = LiveInstance(name, instance_id, name, namespace, source="ray")
+                load = self._reserve(name, reserve)
+                break
+            skip.add(agent.agent_id)
+        return RoutingDecision(
+            task_id=task.task_id,
+            agent_id=agent.agent_id,
+            instance_id=instance.instance_id,
+            organ_id=agent.organ_id,
+            actor_name=instance.actor_name,
+            namespace=instance.namespace,
+            live_source=instance.source,
+            why=explain_choice(task, agent, instance, len(pool), load),
+            latency_ms=(time.perf_counter() - start) * 1000.0,
+            qualified=len(entry.candidates),
+            live_qualified=-1 if live is None else len(pool),
+            cached=cached,
+            failed_attempts=tuple(failures),
+        )
+
     def route(self, task: TaskRequest | Mapping[str, Any]) -> RoutingDecision:
         """Choose an agent without dispatching (the CLI's dry answer); reserves nothing."""
-        request = TaskRequest.parse(task)
-        start = time.perf_counter()
-        candidate, instance, source, facts = self._pick(request, set(), reserve=False)
-        return self._decision(request, candidate, instance, source, facts, start, ())
+        return self._pick(TaskRequest.parse(task), set(), reserve=False)
 
     def execute(self, task: TaskRequest | Mapping[str, Any]) -> RoutedResult:
         """Route and run one task; retries the next agent when delivery fails (bounded)."""
@@ -399,122 +320,69 @@ class Router:
         tried: set[str] = set()
         failures: list[tuple[str, str]] = []
         for _ in range(self.max_attempts):
-            pick_start = time.perf_counter()
             try:
-                candidate, instance, source, facts = self._pick(request, tried)
+                decision = self._pick(request, tried, failures)
             except NoQualifiedAgent:
                 if not failures:
                     raise
                 break
-            decision = self._decision(
-                request, candidate, instance, source, facts, pick_start, tuple(failures)
-            )
-            tried.add(candidate.agent_id)
+            agent_id = decision.agent_id
+            tried.add(agent_id)
             try:
                 result = self.dispatcher.execute(
-                    instance.actor_name, instance.namespace, payload, request.timeout_s
+                    decision.actor_name, decision.namespace, payload, request.timeout_s
                 )
-            except actors.ActorGone as exc:
-                with self._lock:
-                    self._cool(candidate.agent_id, self._clock())
-                failures.append((candidate.agent_id, str(exc)))
-                log.warning("dispatch to %s failed, trying the next agent: %s", candidate, exc)
+            except (actors.ActorGone, actors.NoAnswer) as exc:
+                with self._lock:  # the live set may be stale: re-read it on the next task
+                    self._cool_until[agent_id] = self._clock() + self.cooldown_s
+                    self._live_at = float("-inf")
+                failures.append((agent_id, str(exc)))
+                if isinstance(exc, actors.NoAnswer):  # it may still be running: not retried
+                    raise DispatchFailed(
+                        f"task {request.task_id} timed out on {agent_id}", failures
+                    ) from None
+                log.warning("dispatch to %s failed, trying the next agent: %s", agent_id, exc)
                 continue
-            except actors.NoAnswer as exc:
-                with self._lock:
-                    self._cool(candidate.agent_id, self._clock())
-                failures.append((candidate.agent_id, str(exc)))
-                raise DispatchFailed(
-                    f"task {request.task_id} timed out on {candidate.agent_id}", failures
-                ) from None
             finally:
-                self._release(candidate.agent_id)
-            total = (time.perf_counter() - start) * 1000.0
-            return RoutedResult(result=result, decision=decision, total_ms=total)
+                self._release(agent_id)
+            return RoutedResult(result, decision, (time.perf_counter() - start) * 1000.0)
         raise DispatchFailed(
             f"task {request.task_id}: {len(failures)} qualified agent(s) failed to take it",
             failures,
         )
 
-    def _decision(
-        self,
-        task: TaskRequest,
-        candidate: Candidate,
-        instance: LiveInstance,
-        source: str,
-        facts: Mapping[str, Any],
-        start: float,
-        failures: Sequence[tuple[str, str]],
-    ) -> RoutingDecision:
-        latency = (time.perf_counter() - start) * 1000.0
-        return RoutingDecision(
-            task_id=task.task_id,
-            agent_id=candidate.agent_id,
-            instance_id=instance.instance_id,
-            organ_id=candidate.organ_id,
-            actor_name=instance.actor_name,
-            namespace=instance.namespace,
-            live_source=source,
-            why=explain_choice(task, candidate, instance, facts),
-            latency_ms=latency,
-            qualified=int(facts["qualified"]),
-            live_qualified=int(facts["live"]) if facts["live"] is not None else -1,
-            cached=bool(facts["cached"]),
-            failed_attempts=tuple(failures),
-        )
-
     # --- refusals -----------------------------------------------------------------------
     def explain(self, task: TaskRequest | Mapping[str, Any]) -> dict[str, list[str]]:
         """Every agent's reasons not to take the task (empty list: it would take it)."""
-        request = TaskRequest.parse(task)
+        return self._reasons(TaskRequest.parse(task), set())
+
+    def _reasons(self, task: TaskRequest, skipped: set[str]) -> dict[str, list[str]]:
+        """The graph's reasons; a qualified agent may still be refused for what only this
+        process knows: not live (``skipped``: Ray had no answer), or cooling down."""
         with self._lock:
             now = self._clock()
-            view = self._live_view(now)
-        return self._reasons(request, view, set(), now)
-
-    def _reasons(
-        self, task: TaskRequest, view: _LiveView, skipped: set[str], now: float
-    ) -> dict[str, list[str]]:
-        rows = self.graph.run("route_explain", **task.route_params())
+            live = self._live_set(now)
         reasons: dict[str, list[str]] = {}
-        for row in rows:
+        for row in self.graph.run("route_explain", **task.route_params()):
             agent_id = str(row["agent_id"])
-            why = [str(r) for r in row.get("reasons") or []]
-            if not why:
-                why = self._runtime_reasons(agent_id, row.get("namespace"), view, skipped, now)
-            reasons[agent_id] = why
+            why = reasons[agent_id] = [str(r) for r in row.get("reasons") or []]
+            if why:
+                continue
+            if live is not None and agent_id not in live:
+                why.append("not live (no current-epoch instance in active_instance)")
+            elif live is None and agent_id in skipped:
+                namespace = row.get("namespace") or self.namespace
+                why.append(
+                    f"not live (Ray has no answering actor {agent_id!r} in namespace "
+                    f"{namespace!r}; registry unavailable)"
+                )
+            cool = self._cool_until.get(agent_id, 0.0)
+            if cool > now:
+                why.append(f"cooling down for {cool - now:.1f} s after a failed dispatch")
         return reasons
 
-    def _runtime_reasons(
-        self,
-        agent_id: str,
-        namespace: str | None,
-        view: _LiveView,
-        skipped: set[str],
-        now: float,
-    ) -> list[str]:
-        """Why a qualified agent still cannot take the task: only this process knows."""
-        why: list[str] = []
-        if view.instances is not None:
-            if agent_id not in view.instances:
-                why.append("not live (no current-epoch instance in active_instance)")
-        elif agent_id in skipped:
-            why.append(
-                f"not live (Ray has no answering actor {agent_id!r} in namespace "
-                f"{namespace or self.namespace!r}; registry unavailable)"
-            )
-        cool = self._cool_until.get(agent_id, 0.0)
-        if cool > now:
-            why.append(f"cooling down for {cool - now:.1f} s after a failed dispatch")
-        if not why and agent_id in skipped:
-            why.append("dispatch failed")
-        return why
-
     def _refusal(self, task: TaskRequest, skipped: set[str]) -> NoQualifiedAgent:
-        with self._lock:
-            now = self._clock()
-            view = self._live or self._live_view(now)
-        reasons = self._reasons(task, view, skipped, now)
+        reasons = self._reasons(task, skipped)
         detail = ", ".join(f"{k}: {'; '.join(v)}" for k, v in list(reasons.items())[:5])
         more = f" (+{len(reasons) - 5} more)" if len(reasons) > 5 else ""
         return NoQualifiedAgent(
@@ -525,9 +393,9 @@ class Router:
 
 
 def explain_choice(
-    task: TaskRequest, candidate: Candidate, instance: LiveInstance, facts: Mapping[str, Any]
+    task: TaskRequest, agent: Candidate, instance: LiveInstance, pool: int, load: int
 ) -> str:
-    """One sentence a person can read: why this agent, out of how many."""
+    """One sentence a person can read: why this agent, out of how many (``pool``)."""
     rules = []
     if task.required_skills:
         rules.append("skills " + ", ".join(task.required_skills))
@@ -539,15 +407,15 @@ def explain_choice(
         rules.append(f"at least {task.min_gpus:g} GPU(s)")
     if task.requirements:
         rules.append("no policy forbids " + ", ".join(task.requirements))
-    qualified = "qualified (" + "; ".join(rules) + ")" if rules else "qualified (no requirements)"
-    if instance.source == SOURCE_REGISTRY:
+    if instance.source == "registry":
         liveness = f"live in active_instance (instance {instance.instance_id})"
-        pool = f"least busy of {facts['live']} live qualified agent(s)"
+        pool_of = f"{pool} live qualified"
     else:
         liveness = f"answering Ray actor {instance.namespace}/{instance.actor_name} (registry down)"
-        pool = f"least busy of {facts['qualified']} qualified agent(s)"
+        pool_of = f"{pool} qualified"
     return (
-        f"{candidate.agent_id} in organ {candidate.organ_id}: {qualified}; {liveness}; "
-        f"{pool} with {facts['load']} task(s) in flight; ties rotate round-robin in "
+        f"{agent.agent_id} in organ {agent.organ_id}: "
+        f"qualified ({'; '.join(rules) or 'no requirements'}); {liveness}; least busy of "
+        f"{pool_of} agent(s) with {load} task(s) in flight; ties rotate round-robin in "
         "agent-id order"
     )

@@ -13,9 +13,9 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from seedcore_thin.errors import InvalidTask
 
@@ -29,9 +29,6 @@ MAX_DATA_DEPTH = 32  # objects and arrays nested in ``data`` (``data`` itself is
 MAX_DATA_BYTES = 1 << 20  # ``data`` as compact UTF-8 JSON
 MAX_TASK_BYTES = 2 * MAX_DATA_BYTES  # a task given as JSON text (the CLI reads no more)
 
-#: A routing-relevant summary of a task: tasks with the same shape get the same candidates.
-TaskShape = tuple[tuple[str, ...], tuple[str, ...], str | None, float, tuple[str, ...]]
-
 #: What no database, log or terminal takes in a name: control characters (C0, DEL, C1)
 #: and lone surrogates (``json.loads`` makes them from a ``\ud83d`` escape; UTF-8 cannot).
 _BAD_NAME_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -43,22 +40,12 @@ def _describe(char: str) -> str:
     return f"{kind} (U+{ord(char):04X})"
 
 
-def check_name(value: str, what: str = "name") -> str:
-    """``value`` unchanged, or ValueError when it is too long or has a forbidden character."""
-    if len(value) > MAX_NAME_CHARS:
-        raise ValueError(f"{what} longer than {MAX_NAME_CHARS} characters")
-    bad = _BAD_NAME_CHAR.search(value)
-    if bad:
-        raise ValueError(f"{what} contains {_describe(bad.group())} at position {bad.start()}")
-    return value
-
-
-def _guarded(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _guarded(check: Callable[..., Any]) -> Callable[..., Any]:
     """A hostile value may break a check in unforeseen ways: that is a bad value too."""
 
-    def run(value: Any) -> Any:
+    def run(value: Any, *args: Any) -> Any:
         try:
-            return check(value)
+            return check(value, *args)
         except ValueError:
             raise
         except Exception as exc:  # RecursionError, OverflowError, a broken __eq__, ...
@@ -67,7 +54,15 @@ def _guarded(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return run
 
 
-_check_text = _guarded(check_name)
+@_guarded
+def _check_name(value: str, what: str = "name") -> str:
+    """``value`` unchanged, or ValueError when it is too long or has a forbidden character."""
+    if len(value) > MAX_NAME_CHARS:
+        raise ValueError(f"{what} longer than {MAX_NAME_CHARS} characters")
+    bad = _BAD_NAME_CHAR.search(value)
+    if bad:
+        raise ValueError(f"{what} contains {_describe(bad.group())} at position {bad.start()}")
+    return value
 
 
 @_guarded
@@ -81,7 +76,7 @@ def _clean_names(value: Any) -> Any:
     for index, item in enumerate(value):
         if not isinstance(item, str):
             raise ValueError("must be a list of strings")
-        name = check_name(item.strip(), f"name {index}")
+        name = _check_name(item.strip(), f"name {index}")
         if not name:
             raise ValueError("names must not be empty")
         cleaned.add(name)
@@ -90,10 +85,9 @@ def _clean_names(value: Any) -> Any:
 
 @_guarded
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
-    """Plain JSON, at most MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode.
-
-    Walked with an explicit stack, so depth (or a cycle) is an error, not a RecursionError.
-    """
+    """Plain JSON, as the payload crosses process boundaries (Ray, logs, the CLI): at most
+    MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode. Walked with an explicit
+    stack, so depth (or a cycle) is an error, not a RecursionError."""
     stack: list[tuple[Any, int]] = [(value, 1)]  # (value, depth of its container)
     nodes = 0
     while stack:
@@ -127,37 +121,25 @@ def _check_data(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+Name = Annotated[str, Field(min_length=1), AfterValidator(_check_name)]
+Names = Annotated[list[str], BeforeValidator(_clean_names), Field(default_factory=list)]
+
+
 class TaskRequest(BaseModel):
     """One task: what it needs from an agent, and the payload the agent receives."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    task_type: str = Field(min_length=1)
-    task_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
-    required_skills: list[str] = Field(default_factory=list)
-    required_models: list[str] = Field(default_factory=list)
-    organ_id: str | None = Field(default=None, min_length=1)
+    task_type: Name
+    task_id: Name = Field(default_factory=lambda: uuid.uuid4().hex)
+    required_skills: Names
+    required_models: Names
+    organ_id: Name | None = None
     requires_external_network: bool = False
-    requires: list[str] = Field(default_factory=list)
+    requires: Names
     min_gpus: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Annotated[dict[str, Any], AfterValidator(_check_data)] = Field(default_factory=dict)
     timeout_s: float = Field(default=30.0, gt=0, le=86_400, allow_inf_nan=False)
-
-    @field_validator("task_type", "task_id", "organ_id")
-    @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        return None if value is None else _check_text(value)
-
-    @field_validator("required_skills", "required_models", "requires", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        return _clean_names(value)
-
-    @field_validator("data")
-    @classmethod
-    def _data_is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """The payload crosses process boundaries (Ray, logs, the CLI): it must be JSON."""
-        return _check_data(value)
 
     @classmethod
     def parse(cls, raw: TaskRequest | Mapping[str, Any] | str | bytes) -> TaskRequest:
@@ -168,60 +150,46 @@ class TaskRequest(BaseModel):
         """
         if isinstance(raw, TaskRequest):
             return raw
+        if isinstance(raw, str | bytes | bytearray) and len(raw) > MAX_TASK_BYTES:
+            raise InvalidTask("<task>", f"JSON text longer than {MAX_TASK_BYTES} bytes")
+        if not isinstance(raw, str | bytes | bytearray | Mapping):
+            raise InvalidTask("<task>", f"expected an object, got {type(raw).__name__}")
         try:
-            if isinstance(raw, str | bytes | bytearray):
-                if len(raw) > MAX_TASK_BYTES:
-                    raise InvalidTask("<task>", f"JSON text longer than {MAX_TASK_BYTES} bytes")
-                return cls.model_validate_json(raw)
-            if not isinstance(raw, Mapping):
-                raise InvalidTask("<task>", f"expected an object, got {type(raw).__name__}")
-            return cls.model_validate(dict(raw))
-        except ValidationError as exc:
-            raise invalid_task(exc) from None
-        except InvalidTask:
-            raise
+            if isinstance(raw, Mapping):
+                return cls.model_validate(dict(raw))
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:  # the first error, naming the field (dotted path)
+            first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+            field = ".".join(str(part) for part in first["loc"]) or "<task>"
+            raise InvalidTask(printable(field), printable(first["msg"], 300)) from None
         except Exception as exc:  # RecursionError in a hostile Mapping, for one
             raise InvalidTask("<task>", f"cannot be read ({type(exc).__name__})") from None
 
     @property
     def requirements(self) -> list[str]:
         """Every capability the task needs, matched against each policy's ``forbids``."""
-        needed = set(self.requires)
-        if self.requires_external_network:
-            needed.add(EXTERNAL_NETWORK)
-        return sorted(needed)
+        flag = [EXTERNAL_NETWORK] if self.requires_external_network else []
+        return sorted({*self.requires, *flag})
 
-    def shape(self) -> TaskShape:
-        """What routing depends on; the router caches candidates per shape."""
-        return (
-            tuple(self.required_skills),
-            tuple(self.required_models),
-            self.organ_id,
-            float(self.min_gpus),
-            tuple(self.requirements),
-        )
+    def shape(self) -> tuple[Any, ...]:
+        """What routing depends on, hashable (the router caches candidates per shape); made
+        from ``route_params`` so the cache key and the query cannot drift apart."""
+        params = self.route_params().values()
+        return tuple(tuple(v) if isinstance(v, list) else v for v in params)
 
     def route_params(self) -> dict[str, Any]:
         """Bind parameters of ``route_candidates`` and ``route_explain``."""
-        return shape_params(self.shape())
+        return {
+            "skills": list(self.required_skills),
+            "models": list(self.required_models),
+            "organ_id": self.organ_id,
+            "min_gpus": float(self.min_gpus),
+            "requires": self.requirements,
+        }
 
     def payload(self) -> dict[str, Any]:
         """What the agent's ``execute`` receives (plain JSON types)."""
-        body = self.model_dump(mode="json")
-        body["requires"] = self.requirements
-        return body
-
-
-def shape_params(shape: TaskShape) -> dict[str, Any]:
-    """Bind parameters for a task shape (see ``cypher/queries/route_candidates.cypher``)."""
-    skills, models, organ_id, min_gpus, requires = shape
-    return {
-        "skills": list(skills),
-        "models": list(models),
-        "organ_id": organ_id,
-        "min_gpus": float(min_gpus) if math.isfinite(min_gpus) else 0.0,
-        "requires": list(requires),
-    }
+        return {**self.model_dump(mode="json"), "requires": self.requirements}
 
 
 def printable(text: str, limit: int = 120) -> str:
@@ -229,11 +197,3 @@ def printable(text: str, limit: int = 120) -> str:
     lone surrogates, and cut at ``limit`` characters (a hostile key may be huge)."""
     cut = text if len(text) <= limit else text[:limit] + "..."
     return _BAD_NAME_CHAR.sub(lambda m: f"\\u{ord(m.group()):04x}", cut)
-
-
-def invalid_task(exc: ValidationError) -> InvalidTask:
-    """The first pydantic error as an InvalidTask naming the field (dotted path)."""
-    first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
-    field = ".".join(str(part) for part in first.get("loc", ())) or "<task>"
-    message = first.get("msg", "invalid value")
-    return InvalidTask(printable(field), printable(message, 300))
