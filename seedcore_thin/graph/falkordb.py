@@ -29,7 +29,7 @@ import redis.exceptions
 from seedcore_thin import local
 from seedcore_thin.config import default_graph_uri, state_dir
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
-from seedcore_thin.graph.base import CypherGraphClient, Row
+from seedcore_thin.graph.base import GraphClient, Row
 from seedcore_thin.graph.schema import SchemaChange
 from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
 
@@ -42,7 +42,7 @@ _CONSTRAINT_WAIT_S = 30.0
 _UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
-class FalkorDBGraphClient(CypherGraphClient):
+class FalkorDBGraphClient(GraphClient):
     """One graph (key) on a FalkorDB server."""
 
     backend = "falkordb"
