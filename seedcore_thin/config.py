@@ -17,10 +17,6 @@ from seedcore_thin.errors import ConfigError
 DEFAULT_NAMESPACE = "seedcore-dev"
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -66,12 +62,13 @@ class Settings:
         share = _float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5)
         if share > 1:
             raise ConfigError(f"SEEDCORE_MASS_REMOVAL_SHARE must be <= 1, got {share}")
+        strict = os.environ.get("TIER0_STRICT_RECONCILE", "").strip().lower()
         return cls(
             pg_dsn=os.environ.get("SEEDCORE_PG_DSN") or None,
             graph_uri=default_graph_uri(),
             namespace=default_namespace(),
             ray_address=os.environ.get("RAY_ADDRESS") or None,
             beat_sec=_float("REGISTRY_BEAT_SEC", 5.0),
-            strict_reconcile=_truthy(os.environ.get("TIER0_STRICT_RECONCILE")),
+            strict_reconcile=strict in {"1", "true", "yes", "on"},
             mass_removal_share=share,
         )

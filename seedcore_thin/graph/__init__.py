@@ -17,31 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from seedcore_thin.config import Settings
+from seedcore_thin.config import default_graph_uri
 from seedcore_thin.errors import ConfigError
-from seedcore_thin.graph.base import GraphClient
-from seedcore_thin.graph.falkordb import FalkorDBGraphClient, MockGraphClient
+from seedcore_thin.graph.base import GraphClient as GraphClient
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+from seedcore_thin.graph.falkordb import MockGraphClient as MockGraphClient
 from seedcore_thin.graph.schema import split_statements
 from seedcore_thin.queries import cypher_dir
-from seedcore_thin.specs import AgentSpec, InvalidSpecReport, OrganSpec, PolicySpec, SpecReadResult
-
-__all__ = [
-    "AgentSpec",
-    "CypherExecutor",
-    "GraphClient",
-    "InvalidSpecReport",
-    "MockGraphClient",
-    "OrganSpec",
-    "PolicySpec",
-    "SpecReadResult",
-    "connect_graph",
-    "load_cypher_file",
-    "load_fixture",
-    "remove_agent",
-    "upsert_agent",
-    "upsert_specs",
-]
-
+from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
 
 #: Every client also runs statements from versioned files (migrations, fixtures).
 CypherExecutor = GraphClient
@@ -49,7 +32,7 @@ CypherExecutor = GraphClient
 
 def connect_graph(uri: str | None = None) -> GraphClient:
     """A client for ``uri`` (default: ``SEEDCORE_GRAPH_URI``); unreachable -> GraphUnavailable."""
-    uri = uri or Settings.from_env().graph_uri
+    uri = uri or default_graph_uri()
     scheme = uri.partition("://")[0].lower()
     if scheme in ("falkordb", "falkordb+embedded"):
         return FalkorDBGraphClient.from_uri(uri)
