@@ -13,13 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -34,14 +32,6 @@ from seedcore_thin.agent import ENTRYPOINT_RE
 from seedcore_thin.errors import InvalidSpec
 
 _MIB = 1024 * 1024
-# Neither PostgreSQL nor the graph stores these, and they make no sense in a name.
-_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def _storable(text: str) -> str:
-    if _UNSTORABLE.search(text):
-        raise ValueError("must not contain control characters or lone surrogates")
-    return text
 
 
 def _names(value: Any) -> Any:
@@ -56,7 +46,9 @@ def _names(value: Any) -> Any:
 
 #: Ids are Ray actor names and graph keys: short, printable, no whitespace.
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")]
-Text = Annotated[str, Field(min_length=1), AfterValidator(_storable)]
+#: Names and labels: no control characters (PostgreSQL refuses NUL; pydantic refuses a
+#: lone surrogate in any constrained string).
+Text = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Names = Annotated[list[Text], BeforeValidator(_names)]
 
 
@@ -81,8 +73,8 @@ class Resources(BaseModel):
             if memory is not None:
                 if isinstance(memory, bool) or not isinstance(memory, int | float):
                     raise ValueError("memory must be a number of bytes")
-                if memory < 0:
-                    raise ValueError("memory must be >= 0 bytes")
+                if not 0 <= memory < math.inf:
+                    raise ValueError("memory must be a finite number of bytes >= 0")
                 data.setdefault("memory_mb", math.ceil(memory / _MIB))
         return data
 
@@ -197,9 +189,7 @@ class AgentSpec(BaseModel):
         """One map of ``cypher/queries/upsert_agents.cypher``'s ``$agents`` (flat: no maps)."""
         return {
             **self.model_dump(include={"agent_id", "organ_id", *_AS_IS}),
-            "num_cpus": float(self.resources.num_cpus),
-            "num_gpus": float(self.resources.num_gpus),
-            "memory_mb": self.resources.memory_mb,
+            **self.resources.model_dump(exclude={"custom"}),
             "custom_resources_json": json.dumps(self.resources.custom, sort_keys=True),
             "metadata_json": json.dumps(self.metadata, sort_keys=True),
             "params": json.dumps(self.params, sort_keys=True) if self.params else None,

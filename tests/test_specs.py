@@ -82,12 +82,23 @@ def test_ray_memory_bytes_become_mebibytes_rounded_up() -> None:
         ({"agent_id": "a", "organ_id": "o", "max_concurrency": 0}, "max_concurrency"),
         ({"agent_id": "a", "organ_id": "o", "skills": [1, 2]}, "skills"),
         ({"agent_id": "a", "organ_id": "o", "metadata": {"x": object()}}, "metadata"),
+        ({"agent_id": "a", "organ_id": "o", "skills": ["a\x00b"]}, "skills"),
+        ({"agent_id": "a", "organ_id": "o", "name": "\ud83d"}, "name"),
     ],
 )
 def test_invalid_specs_name_the_field(data: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         AgentSpec.model_validate(data)
     assert any(field in ".".join(map(str, e["loc"])) for e in info.value.errors())
+
+
+def test_params_nested_deeper_than_pydantic_can_dump_are_refused() -> None:
+    """A spec that validates must also dump (for Ray) and hash: refuse what would not."""
+    deep: list[object] = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(ValidationError, match="params"):
+        AgentSpec(agent_id="a", organ_id="o", params={"x": deep})
 
 
 def test_spec_hash_covers_what_needs_a_new_actor_and_ignores_metadata() -> None:
