@@ -28,6 +28,8 @@ _SCHEMA_RE = re.compile(
           | ON \s* (?P<indexed> \( [^()]* \) ) ) \s* $""",
     re.I | re.S | re.X,
 )
+# A // comment, or a quoted literal or name (backslash escapes; unterminated: to the end).
+_NOT_CODE_RE = re.compile(r"//[^\n]*|(['\"`])(?:\\.?|(?!\1)[^\\])*\1?", re.S)
 _PROP_RE = re.compile(r"`?(\w+)`?\s*\.\s*`?(\w+)`?")
 
 
@@ -43,32 +45,14 @@ class SchemaChange:
     name: str | None = None
 
 
-def _scan(text: str) -> list[str]:
+def _scan(text: str) -> str:
     """Classify each character: ``c`` code, ``s`` inside a quoted literal or name, ``#`` in a
     ``//`` comment. Quotes inside a comment and ``//`` inside a string are plain text."""
-    kinds: list[str] = []
-    quote: str | None = None
-    escaped = comment = False
-    for i, ch in enumerate(text):
-        if comment:
-            comment = ch != "\n"
-            kinds.append("#" if comment else "c")
-        elif quote:
-            kinds.append("s")
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch == "/" and text.startswith("//", i):
-            comment = True
-            kinds.append("#")
-        else:
-            kinds.append("s" if ch in "'\"`" else "c")
-            if ch in "'\"`":
-                quote = ch
-    return kinds
+    kinds = ["c"] * len(text)
+    for match in _NOT_CODE_RE.finditer(text):
+        kind = "#" if match[0].startswith("//") else "s"
+        kinds[match.start() : match.end()] = kind * len(match[0])
+    return "".join(kinds)
 
 
 def strip_comments(text: str) -> str:
