@@ -17,16 +17,15 @@ from seedcore_thin.errors import ConfigError
 DEFAULT_NAMESPACE = "seedcore-dev"
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _float(name: str, default: float, most: float | None = None) -> float:
+    raw = os.environ.get(name, "").strip()
     try:
-        value = float(raw)
+        value = float(raw) if raw else default
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    if value <= 0 or (most is not None and value > most):
+        limit = "" if most is None else f" and at most {most:g}"
+        raise ConfigError(f"{name} must be positive{limit}, got {raw!r}")
     return value
 
 
@@ -59,9 +58,6 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        share = _float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5)
-        if share > 1:
-            raise ConfigError(f"SEEDCORE_MASS_REMOVAL_SHARE must be <= 1, got {share}")
         strict = os.environ.get("TIER0_STRICT_RECONCILE", "").strip().lower()
         return cls(
             pg_dsn=os.environ.get("SEEDCORE_PG_DSN") or None,
@@ -70,5 +66,5 @@ class Settings:
             ray_address=os.environ.get("RAY_ADDRESS") or None,
             beat_sec=_float("REGISTRY_BEAT_SEC", 5.0),
             strict_reconcile=strict in {"1", "true", "yes", "on"},
-            mass_removal_share=share,
+            mass_removal_share=_float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5, most=1.0),
         )
