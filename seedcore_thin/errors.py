@@ -65,9 +65,7 @@ class InvalidSpec(SeedcoreError):
     """An agent or organ spec failed validation; names the agent and the field."""
 
     def __init__(self, agent_id: str | None, field: str, reason: str) -> None:
-        self.agent_id = agent_id
-        self.field = field
-        self.reason = reason
+        self.agent_id, self.field, self.reason = agent_id, field, reason
         super().__init__(f"agent {agent_id or '<missing id>'}: field {field!r}: {reason}")
 
 
@@ -75,8 +73,7 @@ class InvalidTask(SeedcoreError):
     """A task request is malformed; raised before any routing happens."""
 
     def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
+        self.field, self.reason = field, reason
         super().__init__(f"task field {field!r}: {reason}")
 
 

@@ -1,11 +1,9 @@
 """What an agent, an organ and a policy should be (pydantic), and reports on graph nodes that fail.
 
-The graph is edited by people, so reading it must never let one bad node hide the others, nor
-let any property value escape as an exception: :func:`agent_specs_from_rows` returns the valid
-specs and, separately, an :class:`InvalidSpecReport` per problem naming the agent and the graph
-property. The graph allows no map as a property value, so resources are flat: ``memory_mb``
-(Ray's ``memory`` option wants bytes, see :attr:`Resources.memory_bytes`) and custom resources
-as the JSON object string ``custom_resources_json``.
+People edit the graph, so one bad node must never hide the others, and no property value may
+escape as an exception: :func:`agent_specs_from_rows` returns the valid specs and an
+:class:`InvalidSpecReport` per problem, naming the agent and the graph property. The graph
+allows no map as a property value, so resources are flat (custom ones a JSON string).
 """
 
 from __future__ import annotations
@@ -71,9 +69,7 @@ class Resources(BaseModel):
             data = dict(data)
             memory = data.pop("memory")
             if memory is not None:
-                if isinstance(memory, bool) or not isinstance(memory, int | float):
-                    raise ValueError("memory must be a number of bytes")
-                if not 0 <= memory < math.inf:
+                if type(memory) not in (int, float) or not 0 <= memory < math.inf:
                     raise ValueError("memory must be a finite number of bytes >= 0")
                 data.setdefault("memory_mb", math.ceil(memory / _MIB))
         return data
@@ -174,12 +170,9 @@ class AgentSpec(BaseModel):
         return value
 
     def spec_hash(self) -> str:
-        """sha256 over everything that needs a new actor when it changes.
-
-        Metadata is left out on purpose: it is informational and changing it must not
-        restart an agent. A field added later (services, entrypoint, params, runtime_env)
-        counts only when set, so upgrading does not replace every running agent.
-        """
+        """sha256 over everything that needs a new actor when it changes: not the metadata
+        (informational), and a field added later only when set (so an upgrade does not
+        replace every running agent)."""
         unset = {name for name in _LATER_FIELDS if not getattr(self, name)}
         material = self.model_dump(mode="json", exclude={"metadata"} | unset)
         blob = json.dumps(material, sort_keys=True, separators=(",", ":"))

@@ -1,15 +1,9 @@
 """The desired state, read from a Cypher graph through one interface whatever the backend.
 
-``connect_graph(uri)`` picks the backend from the URI scheme:
-
-- ``falkordb+embedded://.seedcore/graph[?graph=fleet]``: embedded FalkorDB, started on demand
-  (the default, ``SEEDCORE_GRAPH_URI`` unset);
-- ``falkordb://host:6379/fleet``: a FalkorDB server, graph ``fleet``;
-- ``neo4j://``, ``neo4j+s://``, ``bolt://`` (and ``+s``/``+ssc``): Neo4j.
-
-Every backend is a :class:`GraphClient`. Specs passed directly (``MockGraphClient(specs)``)
-live in a private graph of the embedded FalkorDB, so they are routed by the same Cypher as
-any graph.
+``connect_graph(uri)`` picks the backend from the URI scheme: ``falkordb+embedded://PATH``
+(started on demand; the default), ``falkordb://host:6379/GRAPH``, or Neo4j (``neo4j://``,
+``bolt://``, ...). Every backend is a :class:`GraphClient`; specs passed directly
+(``MockGraphClient(specs)``) live in a private FalkorDB graph, routed by the same Cypher.
 """
 
 from __future__ import annotations

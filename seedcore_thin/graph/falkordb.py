@@ -76,15 +76,16 @@ class FalkorDBGraphClient(GraphClient):
         return client
 
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
+        query = self._graph.query if write else self._graph.ro_query
         try:
             try:
-                result = self._query(statement, params, write=write)
+                result = query(statement, dict(params))
             except _UNAVAILABLE:
                 # the embedded server may have moved: follow it, and ask again once when
                 # that is safe (a read); a write is left to the caller (it may have landed)
-                if not self._follow_embedded() or write:
+                if write or not self._follow_embedded():
                     raise
-                result = self._query(statement, params, write=write)
+                result = self._graph.ro_query(statement, dict(params))
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
         except redis.exceptions.ResponseError as exc:
@@ -94,16 +95,10 @@ class FalkorDBGraphClient(GraphClient):
         columns = [name for _, name in result.header]
         return [dict(zip(columns, row, strict=True)) for row in result.result_set]
 
-    def _query(self, statement: str, params: Mapping[str, Any], *, write: bool) -> Any:
-        query = self._graph.query if write else self._graph.ro_query
-        return query(statement, dict(params))
-
     def _follow_embedded(self) -> bool:
         """After a connection error: point at the embedded server's port now, if it moved.
-
-        Its port file says where it listens; one read and at most one connect attempt
-        (``_CONNECT_TIMEOUT_S``), so a call still fails fast while the server is down.
-        """
+        One read of its port file and at most one connect attempt, so a call still fails
+        fast while the server is down."""
         port = None if self._embedded_home is None else local.graph_port(self._embedded_home)
         if port is None or port == self.port:
             return False
@@ -177,7 +172,11 @@ class MockGraphClient(FalkorDBGraphClient):
         from seedcore_thin.graph import upsert_specs
         from seedcore_thin.graph.migrations import migrate_graph
 
-        host, port, _, auth = _address(uri or _default_server_uri())
+        if uri is None:  # SEEDCORE_GRAPH_URI if it names FalkorDB, else the embedded server
+            uri = default_graph_uri()
+            if not uri.startswith("falkordb"):
+                uri = f"falkordb+embedded://{state_dir() / 'graph'}"
+        host, port, _, auth = _address(uri)
         super().__init__(host, port, f"mock_{uuid.uuid4().hex[:12]}", **auth)
         self._drop = weakref.finalize(self, _delete, self._graph, quiet=True)
         try:
@@ -190,13 +189,6 @@ class MockGraphClient(FalkorDBGraphClient):
     def close(self) -> None:
         self._drop()
         super().close()
-
-
-def _default_server_uri() -> str:
-    configured = default_graph_uri()
-    if configured.partition("://")[0] in ("falkordb", "falkordb+embedded"):
-        return configured
-    return f"falkordb+embedded://{state_dir() / 'graph'}"
 
 
 def _address(uri: str) -> tuple[str, int, str, dict[str, str | None]]:

@@ -1,11 +1,9 @@
 """Neo4j backend through the official ``neo4j`` driver (production).
 
-URIs: ``neo4j://``, ``neo4j+s://``, ``neo4j+ssc://``, ``bolt://``, ``bolt+s://``,
-``bolt+ssc://`` as the driver understands them, plus two optional parts the driver does not
-take: credentials in the userinfo (``neo4j://user:password@host:7687``; otherwise
-``NEO4J_USER``/``NEO4J_PASSWORD``) and a database name as the path (``.../fleet``; otherwise
-``NEO4J_DATABASE``, else the server default). Reads go to readers (``routing_=READ``).
-Migration files are Neo4j syntax already, so schema DDL runs as written.
+URIs as the driver takes them (``neo4j://``, ``bolt://``, ``+s``, ``+ssc``), plus credentials
+in the userinfo (else ``NEO4J_USER``/``NEO4J_PASSWORD``) and a database as the path (else
+``NEO4J_DATABASE``, else the server default). Reads go to readers. Migration files are Neo4j
+syntax already, so schema DDL runs as written.
 """
 
 from __future__ import annotations
