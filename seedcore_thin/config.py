@@ -1,9 +1,7 @@
-"""Settings the runtime reads from the environment, with their defaults.
+"""Settings the runtime reads from the environment, with their defaults (the README lists them).
 
-The README's configuration table lists every variable. The embedded stack's own knobs
-(``SEEDCORE_PG_PORT``, ``SEEDCORE_FALKORDB_PORT``, ``SEEDCORE_TEST_PG_DSN``) are read by the
-modules in ``seedcore_thin/local`` that own them, and Neo4j credentials by the Neo4j
-backend, so that this module never imports a driver.
+The embedded stack's own knobs are read by ``seedcore_thin/local``, and Neo4j credentials by
+the Neo4j backend, so that this module never imports a driver.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Typed errors: callers branch on the type, never on message text.
 
-PL/pgSQL raises fixed SQLSTATEs (see sql/migrations); ``registry.ERRORS`` maps every one of
-them onto these.
-"""
+``registry.ERRORS`` maps every SQLSTATE the PL/pgSQL raises (sql/migrations) onto these."""
 
 from __future__ import annotations
 

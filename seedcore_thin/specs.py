@@ -323,8 +323,7 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
 def agent_specs_from_rows(rows: Iterable[Mapping[str, Any]]) -> SpecReadResult:
     """Validate every row independently: one bad node never hides the others."""
     result = SpecReadResult()
-    for row in rows:
-        outcome = agent_spec_from_row(row)
+    for outcome in map(agent_spec_from_row, rows):
         if isinstance(outcome, AgentSpec):
             result.valid.append(outcome)
         else:

@@ -120,10 +120,9 @@ class FalkorDBGraphClient(GraphClient):
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
         except redis.exceptions.ResponseError as exc:
-            message = str(exc)
-            exists = "already indexed" in message or "already exists" in message
+            exists = any(text in str(exc) for text in ("already indexed", "already exists"))
             if not (exists and change.if_not_exists):
-                raise GraphQueryError(f"FalkorDB rejected {change}: {message}") from None
+                raise GraphQueryError(f"FalkorDB rejected {change}: {exc}") from None
         if change.kind != "index":
             self._await_constraint(change)
 
@@ -198,9 +197,8 @@ def _address(uri: str) -> tuple[str, int, str, dict[str, str | None]]:
         location, _, query = rest.partition("?")
         if not location:
             raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
-        graph = parse_qs(query).get("graph", [DEFAULT_GRAPH])[0]
-        server = urlsplit(local.graph_server(Path(unquote(location))))
-        return server.hostname or "127.0.0.1", server.port or 6379, graph, {}
+        host, port, _, auth = _address(local.graph_server(Path(unquote(location))))
+        return host, port, parse_qs(query).get("graph", [DEFAULT_GRAPH])[0], auth
     if scheme != "falkordb":
         raise ConfigError(f"not a FalkorDB URI: {uri!r}")
     parts = urlsplit(uri)

@@ -1,9 +1,8 @@
 """Reading versioned Cypher files: split statements, tell reads from writes, parse schema DDL.
 
-Migration and fixture files are written in Neo4j 5 syntax. Everything runs unchanged on both
-backends except schema DDL (``CREATE CONSTRAINT`` / ``CREATE INDEX``), which FalkorDB lacks
-in that form; :func:`parse_schema_statement` turns it into a :class:`SchemaChange` that a
-backend can apply through its own API.
+The files are Neo4j 5 syntax and run unchanged on both backends, except schema DDL, which
+FalkorDB lacks: :func:`parse_schema_statement` turns it into a :class:`SchemaChange` that a
+backend applies through its own API.
 """
 
 from __future__ import annotations
@@ -45,36 +44,27 @@ class SchemaChange:
     name: str | None = None
 
 
-def _scan(text: str) -> str:
-    """Classify each character: ``c`` code, ``s`` inside a quoted literal or name, ``#`` in a
-    ``//`` comment. Quotes inside a comment and ``//`` inside a string are plain text."""
-    kinds = ["c"] * len(text)
-    for match in _NOT_CODE_RE.finditer(text):
-        kind = "#" if match[0].startswith("//") else "s"
-        kinds[match.start() : match.end()] = kind * len(match[0])
-    return "".join(kinds)
-
-
 def strip_comments(text: str) -> str:
     """Drop ``//`` comments outside string literals (keeps line structure)."""
-    return "".join(ch for ch, kind in zip(text, _scan(text), strict=True) if kind != "#")
+    return _NOT_CODE_RE.sub(lambda m: "" if m[0].startswith("//") else m[0], text)
+
+
+def _code_only(text: str) -> str:
+    """``text`` with comments and quoted literals or names blanked: they may say anything."""
+    return _NOT_CODE_RE.sub(lambda m: " " * len(m[0]), text)
 
 
 def split_statements(text: str) -> list[str]:
     """Statements of a file, split on ``;`` outside string literals, comments removed."""
     code = strip_comments(text)
-    kinds = _scan(code)
-    cuts = [i for i, ch in enumerate(code) if ch == ";" and kinds[i] == "c"]
+    cuts = [i for i, ch in enumerate(_code_only(code)) if ch == ";"]
     bounds = zip([-1, *cuts], [*cuts, len(code)], strict=True)
     return [code[a + 1 : b].strip() for a, b in bounds if code[a + 1 : b].strip()]
 
 
 def is_write(statement: str) -> bool:
     """True when the statement may write (decides read routing and read-only commands)."""
-    code = "".join(
-        ch if kind == "c" else " " for ch, kind in zip(statement, _scan(statement), strict=True)
-    )
-    return bool(_WRITE_RE.search(code))
+    return bool(_WRITE_RE.search(_code_only(statement)))
 
 
 def parse_schema_statement(statement: str) -> SchemaChange | None:
