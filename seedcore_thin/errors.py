@@ -92,10 +92,8 @@ class LeaderLockHeld(SeedcoreError):
 
 
 class DispatchFailed(SeedcoreError):
-    """Qualified live agents existed but the task could not be delivered or timed out.
-
-    ``attempts`` lists (agent id, what went wrong) in the order they were tried.
-    """
+    """Qualified live agents existed but the task could not be delivered or timed out;
+    ``attempts`` lists (agent id, what went wrong) in the order they were tried."""
 
     def __init__(self, message: str, attempts: Sequence[tuple[str, str]]) -> None:
         self.attempts = list(attempts)

@@ -44,8 +44,7 @@ def _names(value: Any) -> Any:
 
 #: Ids are Ray actor names and graph keys: short, printable, no whitespace.
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")]
-#: Names and labels: no control characters (PostgreSQL refuses NUL; pydantic refuses a
-#: lone surrogate in any constrained string).
+#: Names and labels: no control characters (nor, as pydantic checks, lone surrogates).
 Text = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Names = Annotated[list[Text], BeforeValidator(_names)]
 
@@ -139,10 +138,9 @@ class AgentSpec(BaseModel):
     @field_validator("metadata", "params", "runtime_env")
     @classmethod
     def _is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """Stored as JSON strings in the graph and dumped by pydantic for Ray (which refuses
-        very deep nesting), so both must serialise them, with strings in UTF-8."""
+        """JSON strings in the graph, and dumped by pydantic (depth-limited) for Ray."""
         try:
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()  # no lone surrogate
             to_json(value)
         except (TypeError, ValueError, RecursionError) as exc:
             raise ValueError(f"must be JSON-serialisable: {exc}") from None
@@ -159,8 +157,7 @@ class AgentSpec(BaseModel):
     @classmethod
     def _runtime_env_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Only the runtime_env fields Ray documents for shipping code and settings."""
-        unknown = sorted(set(value) - RUNTIME_ENV_KEYS)
-        if unknown:
+        if unknown := sorted(set(value) - RUNTIME_ENV_KEYS):
             raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(RUNTIME_ENV_KEYS)}")
         env_vars = value.get("env_vars", {})
         if not isinstance(env_vars, dict) or not all(

@@ -1,8 +1,5 @@
-"""What every backend shares: named queries in, validated specs out.
-
-A backend only says how to execute one statement (:meth:`GraphClient._execute`) and how to
-apply schema DDL (:meth:`GraphClient._apply_schema`); everything else lives here once.
-"""
+"""What every backend shares: named queries in, validated specs out. A backend only says how
+to execute one statement and how to apply schema DDL; everything else lives here once."""
 
 from __future__ import annotations
 
