@@ -1,9 +1,7 @@
-"""Settings the runtime reads from the environment, with their defaults.
+"""Settings the runtime reads from the environment, with their defaults (the README lists them).
 
-The README's configuration table lists every variable. The embedded stack's own knobs
-(``SEEDCORE_PG_PORT``, ``SEEDCORE_FALKORDB_PORT``, ``SEEDCORE_TEST_PG_DSN``) are read by the
-modules in ``seedcore_thin/local`` that own them, and Neo4j credentials by the Neo4j
-backend, so that this module never imports a driver.
+The embedded stack's own knobs are read by ``seedcore_thin/local``, and Neo4j credentials by
+the Neo4j backend, so that this module never imports a driver.
 """
 
 from __future__ import annotations
@@ -17,20 +15,15 @@ from seedcore_thin.errors import ConfigError
 DEFAULT_NAMESPACE = "seedcore-dev"
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _float(name: str, default: float, most: float | None = None) -> float:
+    raw = os.environ.get(name, "").strip()
     try:
-        value = float(raw)
+        value = float(raw) if raw else default
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    if value <= 0 or (most is not None and value > most):
+        limit = "" if most is None else f" and at most {most:g}"
+        raise ConfigError(f"{name} must be positive{limit}, got {raw!r}")
     return value
 
 
@@ -63,15 +56,13 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        share = _float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5)
-        if share > 1:
-            raise ConfigError(f"SEEDCORE_MASS_REMOVAL_SHARE must be <= 1, got {share}")
+        strict = os.environ.get("TIER0_STRICT_RECONCILE", "").strip().lower()
         return cls(
             pg_dsn=os.environ.get("SEEDCORE_PG_DSN") or None,
             graph_uri=default_graph_uri(),
             namespace=default_namespace(),
             ray_address=os.environ.get("RAY_ADDRESS") or None,
             beat_sec=_float("REGISTRY_BEAT_SEC", 5.0),
-            strict_reconcile=_truthy(os.environ.get("TIER0_STRICT_RECONCILE")),
-            mass_removal_share=share,
+            strict_reconcile=strict in {"1", "true", "yes", "on"},
+            mass_removal_share=_float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5, most=1.0),
         )

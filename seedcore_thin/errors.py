@@ -1,8 +1,6 @@
 """Typed errors: callers branch on the type, never on message text.
 
-PL/pgSQL raises fixed SQLSTATEs (see sql/migrations); ``registry.ERRORS`` maps every one of
-them onto these.
-"""
+``registry.ERRORS`` maps every SQLSTATE the PL/pgSQL raises (sql/migrations) onto these."""
 
 from __future__ import annotations
 
@@ -65,9 +63,7 @@ class InvalidSpec(SeedcoreError):
     """An agent or organ spec failed validation; names the agent and the field."""
 
     def __init__(self, agent_id: str | None, field: str, reason: str) -> None:
-        self.agent_id = agent_id
-        self.field = field
-        self.reason = reason
+        self.agent_id, self.field, self.reason = agent_id, field, reason
         super().__init__(f"agent {agent_id or '<missing id>'}: field {field!r}: {reason}")
 
 
@@ -75,8 +71,7 @@ class InvalidTask(SeedcoreError):
     """A task request is malformed; raised before any routing happens."""
 
     def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
+        self.field, self.reason = field, reason
         super().__init__(f"task field {field!r}: {reason}")
 
 
@@ -97,10 +92,8 @@ class LeaderLockHeld(SeedcoreError):
 
 
 class DispatchFailed(SeedcoreError):
-    """Qualified live agents existed but the task could not be delivered or timed out.
-
-    ``attempts`` lists (agent id, what went wrong) in the order they were tried.
-    """
+    """Qualified live agents existed but the task could not be delivered or timed out;
+    ``attempts`` lists (agent id, what went wrong) in the order they were tried."""
 
     def __init__(self, message: str, attempts: Sequence[tuple[str, str]]) -> None:
         self.attempts = list(attempts)

@@ -1,14 +1,9 @@
-"""What an agent and an organ should be: pydantic specs, and reports for graph nodes that fail.
+"""What an agent, an organ and a policy should be (pydantic), and reports on graph nodes that fail.
 
-The graph is edited by people, so reading it must never let one bad node hide the others:
-:func:`agent_specs_from_rows` turns query rows into valid :class:`AgentSpec` objects and, in a
-separate list, :class:`InvalidSpecReport` entries naming the agent, the graph property and the
-reason.
-
-Resources follow the graph model, where maps are not allowed as property values: memory is
-``memory_mb`` (mebibytes; Ray's ``memory`` option wants bytes, see
-:attr:`Resources.memory_bytes`), custom resources are a JSON object string in the graph
-(``custom_resources_json``) and a ``dict`` here.
+People edit the graph, so one bad node must never hide the others, and no property value may
+escape as an exception: :func:`agent_specs_from_rows` returns the valid specs and an
+:class:`InvalidSpecReport` per problem, naming the agent and the graph property. The graph
+allows no map as a property value, so resources are flat (custom ones a JSON string).
 """
 
 from __future__ import annotations
@@ -18,29 +13,40 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import to_json
 
 from seedcore_thin.agent import ENTRYPOINT_RE
 from seedcore_thin.errors import InvalidSpec
 
-#: Ids are used as Ray actor names and graph keys: short, printable, no whitespace.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$"
 _MIB = 1024 * 1024
-
-Identifier = Field(pattern=ID_PATTERN)
 
 
 def _names(value: Any) -> Any:
-    """Sorted, de-duplicated names: order in the graph carries no meaning."""
+    """Sorted, de-duplicated names: order in the graph carries no meaning. ``"a, b"`` is a
+    list too; anything else that is not strings is left for pydantic to report."""
     if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list | tuple | set | frozenset):
-        if not all(isinstance(item, str) for item in value):
-            raise ValueError("must be a list of strings")
-        return sorted({item for item in value if item})
+        value = [part.strip() for part in value.split(",")]
+    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
+        return sorted(set(value) - {""})
     return value
+
+
+#: Ids are Ray actor names and graph keys: short, printable, no whitespace.
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")]
+#: Names and labels: no control characters (nor, as pydantic checks, lone surrogates).
+Text = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Names = Annotated[list[Text], BeforeValidator(_names)]
 
 
 class Resources(BaseModel):
@@ -62,10 +68,8 @@ class Resources(BaseModel):
             data = dict(data)
             memory = data.pop("memory")
             if memory is not None:
-                if isinstance(memory, bool) or not isinstance(memory, int | float):
-                    raise ValueError("memory must be a number of bytes")
-                if memory < 0:
-                    raise ValueError("memory must be >= 0 bytes")
+                if type(memory) not in (int, float) or not 0 <= memory < math.inf:
+                    raise ValueError("memory must be a finite number of bytes >= 0")
                 data.setdefault("memory_mb", math.ceil(memory / _MIB))
         return data
 
@@ -83,6 +87,9 @@ class Resources(BaseModel):
         return None if self.memory_mb is None else self.memory_mb * _MIB
 
 
+#: Spec fields stored in the graph as they are: properties, or names of related nodes.
+_AS_IS = {"skills", "models", "services", "policies", "max_concurrency", "entrypoint"}
+_AS_IS |= {"namespace", "lifetime", "name"}
 #: Spec fields added after the first release: they hash only when set (see spec_hash).
 _LATER_FIELDS = ("services", "entrypoint", "params", "runtime_env")
 
@@ -97,16 +104,16 @@ class AgentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    agent_id: str = Identifier
-    organ_id: str = Identifier
-    skills: list[str] = Field(default_factory=list)
-    models: list[str] = Field(default_factory=list)
-    services: list[str] = Field(default_factory=list)
+    agent_id: Id
+    organ_id: Id
+    skills: Names = []
+    models: Names = []
+    services: Names = []
     resources: Resources = Field(default_factory=Resources)
-    policies: list[str] = Field(default_factory=list)
-    namespace: str | None = Field(default=None, min_length=1)
+    policies: Names = []
+    namespace: Text | None = None
     lifetime: Literal["detached", "non_detached"] = "detached"
-    name: str | None = Field(default=None, min_length=1)
+    name: Text | None = None
     max_concurrency: int = Field(default=1, ge=1, strict=True)
     entrypoint: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -117,31 +124,25 @@ class AgentSpec(BaseModel):
     @classmethod
     def _policies_from_metadata(cls, data: Any) -> Any:
         """The original design wrote ``metadata={"policies": "a,b"}``; fold it into the list."""
-        if not isinstance(data, Mapping):
+        metadata = data.get("metadata") if isinstance(data, Mapping) else None
+        if not isinstance(metadata, Mapping) or "policies" not in metadata:
             return data
-        metadata = data.get("metadata")
-        if isinstance(metadata, Mapping) and "policies" in metadata:
-            data = dict(data)
-            rest = dict(metadata)
-            legacy = _names(rest.pop("policies"))
-            if not isinstance(legacy, list):
-                raise ValueError("metadata.policies must be a comma-separated string or list")
-            data["metadata"] = rest
-            data["policies"] = [*list(_names(data.get("policies") or [])), *legacy]
-        return data
-
-    @field_validator("skills", "models", "services", "policies", mode="before")
-    @classmethod
-    def _normalise_names(cls, value: Any) -> Any:
-        return _names(value)
+        rest = dict(metadata)
+        legacy = _names(rest.pop("policies"))
+        if not isinstance(legacy, list) or not all(isinstance(p, str) for p in legacy):
+            raise ValueError("metadata.policies must be a comma-separated string or list")
+        own = _names(data.get("policies") or [])
+        policies = [*own, *legacy] if isinstance(own, list) else own
+        return {**data, "metadata": rest, "policies": policies}
 
     @field_validator("metadata", "params", "runtime_env")
     @classmethod
     def _is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """These are stored as JSON strings in the graph, so they must serialise."""
+        """JSON strings in the graph, and dumped by pydantic (depth-limited) for Ray."""
         try:
-            json.dumps(value, sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()  # no lone surrogate
+            to_json(value)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ValueError(f"must be JSON-serialisable: {exc}") from None
         return value
 
@@ -149,15 +150,14 @@ class AgentSpec(BaseModel):
     @classmethod
     def _entrypoint_shape(cls, value: str | None) -> str | None:
         if value is not None and not ENTRYPOINT_RE.match(value):
-            raise ValueError(f"{value!r} is not 'package.module:ClassName'")
+            raise ValueError(f"{value[:100]!r} is not 'package.module:ClassName'")
         return value
 
     @field_validator("runtime_env")
     @classmethod
     def _runtime_env_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Only the runtime_env fields Ray documents for shipping code and settings."""
-        unknown = sorted(set(value) - RUNTIME_ENV_KEYS)
-        if unknown:
+        if unknown := sorted(set(value) - RUNTIME_ENV_KEYS):
             raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(RUNTIME_ENV_KEYS)}")
         env_vars = value.get("env_vars", {})
         if not isinstance(env_vars, dict) or not all(
@@ -167,12 +167,9 @@ class AgentSpec(BaseModel):
         return value
 
     def spec_hash(self) -> str:
-        """sha256 over everything that needs a new actor when it changes.
-
-        Metadata is left out on purpose: it is informational and changing it must not
-        restart an agent. A field added later (services, entrypoint, params, runtime_env)
-        counts only when set, so upgrading does not replace every running agent.
-        """
+        """sha256 over everything that needs a new actor when it changes: not the metadata
+        (informational), and a field added later only when set (so an upgrade does not
+        replace every running agent)."""
         unset = {name for name in _LATER_FIELDS if not getattr(self, name)}
         material = self.model_dump(mode="json", exclude={"metadata"} | unset)
         blob = json.dumps(material, sort_keys=True, separators=(",", ":"))
@@ -181,26 +178,14 @@ class AgentSpec(BaseModel):
     def upsert_params(self) -> dict[str, Any]:
         """One map of ``cypher/queries/upsert_agents.cypher``'s ``$agents`` (flat: no maps)."""
         return {
-            "agent_id": self.agent_id,
-            "organ_id": self.organ_id,
-            "name": self.name,
-            "namespace": self.namespace,
-            "lifetime": self.lifetime,
-            "num_cpus": float(self.resources.num_cpus),
-            "num_gpus": float(self.resources.num_gpus),
-            "memory_mb": self.resources.memory_mb,
+            **self.model_dump(include={"agent_id", "organ_id", *_AS_IS}),
+            **self.resources.model_dump(exclude={"custom"}),
             "custom_resources_json": json.dumps(self.resources.custom, sort_keys=True),
-            "max_concurrency": self.max_concurrency,
             "metadata_json": json.dumps(self.metadata, sort_keys=True),
-            "entrypoint": self.entrypoint,
             "params": json.dumps(self.params, sort_keys=True) if self.params else None,
             "runtime_env": (
                 json.dumps(self.runtime_env, sort_keys=True) if self.runtime_env else None
             ),
-            "skills": list(self.skills),
-            "models": list(self.models),
-            "services": list(self.services),
-            "policies": list(self.policies),
         }
 
 
@@ -209,15 +194,10 @@ class OrganSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    organ_id: str = Identifier
-    provides_skills: list[str] = Field(default_factory=list)
-    uses_services: list[str] = Field(default_factory=list)
-    governed_by_policies: list[str] = Field(default_factory=list)
-
-    @field_validator("provides_skills", "uses_services", "governed_by_policies", mode="before")
-    @classmethod
-    def _normalise_names(cls, value: Any) -> Any:
-        return _names(value)
+    organ_id: Id
+    provides_skills: Names = []
+    uses_services: Names = []
+    governed_by_policies: Names = []
 
 
 class PolicySpec(BaseModel):
@@ -225,15 +205,10 @@ class PolicySpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    policy_id: str = Identifier
+    policy_id: Id
     kind: str = "custom"
     description: str = ""
-    forbids: list[str] = Field(default_factory=list)
-
-    @field_validator("forbids", mode="before")
-    @classmethod
-    def _normalise_names(cls, value: Any) -> Any:
-        return _names(value)
+    forbids: Names = []
 
 
 @dataclass(frozen=True)
@@ -272,89 +247,80 @@ _GRAPH_PROPERTY = {
 }
 
 
-def _graph_field(loc: tuple[int | str, ...]) -> str:
-    names = [str(part) for part in loc if isinstance(part, str) and part != "resources"]
-    if not names:
-        return "<node>"
-    return _GRAPH_PROPERTY.get(names[0], names[0])
+def _graph_property(loc: tuple[int | str, ...]) -> str:
+    names = [part for part in loc if isinstance(part, str) and part != "resources"]
+    # the one check of a whole spec is the original design's policies in metadata
+    return _GRAPH_PROPERTY.get(names[0], names[0]) if names else "metadata_json"
 
 
-def _json_object(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """Decode a ``*_json`` property; ``None`` or empty means an empty object."""
+def _readable(value: Any) -> str | None:
+    """An id or a name as a report shows it: short and printable; None if not a scalar."""
+    if isinstance(value, float) or (type(value) is int and value.bit_length() < 64):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    text = value if value.isprintable() else repr(value)[1:-1]
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _json_object(raw: Any) -> tuple[dict[str, Any], str | None]:
+    """Decode a JSON-string property; ``None`` or empty means an empty object."""
     if raw is None or raw == "":
         return {}, None
     if not isinstance(raw, str):
-        return None, f"must be a JSON object string, got {type(raw).__name__}"
+        return {}, f"must be a JSON object string, got {type(raw).__name__}"
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return None, f"is not valid JSON ({exc.msg})"
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, or a huge integer
+        return {}, f"is not valid JSON ({getattr(exc, 'msg', exc)})"
     if not isinstance(value, dict):
-        return None, f"must be a JSON object, got {type(value).__name__}"
+        return {}, f"must be a JSON object, got {type(value).__name__}"
     return value, None
 
 
 def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecReport]:
-    """One ``list_agent_specs`` row -> a spec, or every reason it is not one."""
+    """One ``list_agent_specs`` row -> a spec, or every reason it is not one (never raises)."""
     raw_id = row.get("agent_id")
-    agent_id = None if raw_id is None else str(raw_id)
-    problems: list[InvalidSpecReport] = []
-    custom, reason = _json_object(row.get("custom_resources_json"))
-    if reason:
-        problems.append(InvalidSpecReport(agent_id, "custom_resources_json", reason))
-    decoded: dict[str, dict[str, Any]] = {}
-    for prop in ("metadata_json", "params", "runtime_env"):
-        value, reason = _json_object(row.get(prop))
-        decoded[prop] = value or {}
-        if reason:
-            problems.append(InvalidSpecReport(agent_id, prop, reason))
+    problems: list[tuple[str, str]] = []
     if raw_id is None:
-        hint = f"name={row['name']!r}" if row.get("name") else "no name either"
-        problems.append(InvalidSpecReport(None, "id", f"the Agent node has no id ({hint})"))
-        raw_id = "missing-id"  # keep validating so every other problem is reported too
-    organ_ids = row.get("organ_ids") or []
-    if len(organ_ids) != 1:
-        problems.append(
-            InvalidSpecReport(
-                agent_id,
-                "MEMBER_OF",
-                f"an agent belongs to exactly one organ, found {len(organ_ids)}",
-            )
-        )
-    resources = {
-        key: row.get(key)
-        for key in ("num_cpus", "num_gpus", "memory_mb")
-        if row.get(key) is not None
-    }
-    data: dict[str, Any] = {
-        "agent_id": raw_id,
-        "organ_id": organ_ids[0] if len(organ_ids) == 1 else "unknown",
-        "skills": row.get("skills") or [],
-        "models": row.get("models") or [],
-        "services": row.get("services") or [],
-        "policies": row.get("policies") or [],
-        "resources": {**resources, "custom": custom or {}},
+        name = _readable(row.get("name"))
+        hint = f"name={name!r}" if name else "no name either"
+        problems.append(("id", f"the Agent node has no id ({hint})"))
+    organ_ids = row.get("organ_ids")
+    count = len(organ_ids) if isinstance(organ_ids, list) else 0
+    if count != 1:
+        problems.append(("MEMBER_OF", f"an agent belongs to exactly one organ, found {count}"))
+    decoded: dict[str, dict[str, Any]] = {}
+    for prop in ("custom_resources_json", "metadata_json", "params", "runtime_env"):
+        decoded[prop], reason = _json_object(row.get(prop))
+        if reason:
+            problems.append((prop, reason))
+    resources = {k: row[k] for k in ("num_cpus", "num_gpus", "memory_mb") if row.get(k) is not None}
+    data = {
+        "agent_id": "missing-id" if raw_id is None else raw_id,  # go on: report every problem
+        "organ_id": organ_ids[0] if isinstance(organ_ids, list) and count == 1 else "unknown",
+        "resources": {**resources, "custom": decoded["custom_resources_json"]},
         "metadata": decoded["metadata_json"],
         "params": decoded["params"],
         "runtime_env": decoded["runtime_env"],
+        **{key: row[key] for key in _AS_IS if row.get(key) is not None},
     }
-    for key in ("namespace", "lifetime", "name", "max_concurrency", "entrypoint"):
-        if row.get(key) is not None:
-            data[key] = row[key]
     try:
         spec = AgentSpec.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            problems.append(InvalidSpecReport(agent_id, _graph_field(err["loc"]), err["msg"]))
-        return problems
-    return problems or spec
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        problems += [(_graph_property(err["loc"]), err["msg"]) for err in errors]
+    else:
+        if not problems:
+            return spec
+    agent_id = _readable(raw_id)  # one report per distinct problem (a list may repeat one)
+    return [InvalidSpecReport(agent_id, prop, reason) for prop, reason in dict.fromkeys(problems)]
 
 
 def agent_specs_from_rows(rows: Iterable[Mapping[str, Any]]) -> SpecReadResult:
     """Validate every row independently: one bad node never hides the others."""
     result = SpecReadResult()
-    for row in rows:
-        outcome = agent_spec_from_row(row)
+    for outcome in map(agent_spec_from_row, rows):
         if isinstance(outcome, AgentSpec):
             result.valid.append(outcome)
         else:
@@ -365,16 +331,8 @@ def agent_specs_from_rows(rows: Iterable[Mapping[str, Any]]) -> SpecReadResult:
 def organ_spec_from_row(row: Mapping[str, Any]) -> OrganSpec:
     """One ``list_organ_specs`` row -> an organ spec (raises ``InvalidSpec``)."""
     try:
-        return OrganSpec.model_validate(
-            {
-                "organ_id": row.get("organ_id"),
-                "provides_skills": row.get("provides_skills") or [],
-                "uses_services": row.get("uses_services") or [],
-                "governed_by_policies": row.get("governed_by_policies") or [],
-            }
-        )
+        return OrganSpec.model_validate(row)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise InvalidSpec(
-            f"organ {row.get('organ_id')}", ".".join(str(p) for p in err["loc"]), err["msg"]
-        ) from None
+        loc = ".".join(str(part) for part in err["loc"])
+        raise InvalidSpec(f"organ {row.get('organ_id')}", loc, err["msg"]) from None

@@ -16,7 +16,7 @@ from seedcore_thin.graph import (
     upsert_specs,
 )
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
-from seedcore_thin.graph.schema import header_parameters, split_statements
+from seedcore_thin.graph.schema import split_statements
 from seedcore_thin.queries import cypher_dir, cypher_query_names, project_root
 from seedcore_thin.specs import AgentSpec, OrganSpec, Resources
 from seedcore_thin.tasks import TaskRequest
@@ -37,6 +37,34 @@ EXAMPLE_AGENTS = [
 
 TEST_FIXTURES = cypher_dir() / "fixtures" / "tests"
 _PLACEHOLDER: dict[str, Any] = {"INTEGER": 1, "FLOAT": 0.5, "BOOLEAN": False}
+
+
+_PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?:\s*:?\s*([A-Z]+(?:<[A-Z]+>)?))?")
+
+
+def header_parameters(text: str) -> dict[str, str]:
+    """``{name: TYPE}`` declared by a query file's ``// params:`` header (TYPE may be '').
+
+    The same convention ``scripts/lint_cypher.mjs`` reads to declare parameters to Neo4j's
+    linter; here it calls every query file with values of the declared types.
+    """
+    params: dict[str, str] = {}
+    in_params = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("//"):
+            break
+        body = stripped[2:].strip()
+        if re.match(r"^params:", body, re.I):
+            in_params = True
+        elif re.match(r"^[a-z_]+:", body, re.I):
+            in_params = False
+        if in_params:
+            for match in _PARAM_RE.finditer(body):
+                params[match.group(1)] = match.group(2) or ""
+    return params
 
 
 def _placeholder(type_name: str) -> Any:

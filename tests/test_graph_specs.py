@@ -79,3 +79,34 @@ def test_generated_fleets_are_deterministic() -> None:
     fleet = generate_fleet(2000, seed=1)
     assert any(a.resources.num_gpus >= 1 for a in fleet.agents)
     assert any(a.policies for a in fleet.agents)
+
+
+def test_hostile_property_values_are_reports_never_exceptions(
+    graph: FalkorDBGraphClient,
+) -> None:
+    """Issue 13: whatever a property holds, a read names the agent and the property."""
+    load_cypher_file(graph, TEST_FIXTURES / "hostile_agents.cypher")
+    result = graph.read_agent_specs()
+    assert [s.agent_id for s in result.valid] == ["fine"]
+    problems = [(p.agent_id, p.field) for p in result.invalid]
+    assert sorted(problems, key=str) == sorted(
+        [
+            (None, "id"),  # a nested list as the id
+            (None, "id"),  # true as the id
+            ("nan-cpus", "num_cpus"),
+            ("inf-concurrency", "max_concurrency"),
+            ("nested-memory", "memory_mb"),
+            ("list-lifetime", "lifetime"),
+            ("huge-lifetime", "lifetime"),
+            ("int-custom", "custom_resources_json"),
+            ("infinite-param", "params"),
+            ("float-organ", "MEMBER_OF"),
+            ("deep-metadata", "metadata_json"),
+            ("odd-skills", "HAS_SKILL"),
+        ],
+        key=str,
+    )
+    reasons = {(p.agent_id, p.field): p.reason for p in result.invalid}
+    assert "finite" in reasons[("nan-cpus", "num_cpus")]
+    assert "recursion" in reasons[("deep-metadata", "metadata_json")]
+    assert all(len(p.reason) < 300 for p in result.invalid), "a huge value is not echoed"

@@ -70,7 +70,7 @@ def neo4j_uri() -> Iterator[str]:
 
 
 def _wiped(uri: str) -> Neo4jGraphClient:
-    client = Neo4jGraphClient.from_uri(uri)
+    client = Neo4jGraphClient(uri)
     load_cypher_file(client, TEST_FIXTURES / "wipe_test_database.cypher")
     return client
 

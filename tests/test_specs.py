@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -82,12 +82,23 @@ def test_ray_memory_bytes_become_mebibytes_rounded_up() -> None:
         ({"agent_id": "a", "organ_id": "o", "max_concurrency": 0}, "max_concurrency"),
         ({"agent_id": "a", "organ_id": "o", "skills": [1, 2]}, "skills"),
         ({"agent_id": "a", "organ_id": "o", "metadata": {"x": object()}}, "metadata"),
+        ({"agent_id": "a", "organ_id": "o", "skills": ["a\x00b"]}, "skills"),
+        ({"agent_id": "a", "organ_id": "o", "name": "\ud83d"}, "name"),
     ],
 )
 def test_invalid_specs_name_the_field(data: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         AgentSpec.model_validate(data)
     assert any(field in ".".join(map(str, e["loc"])) for e in info.value.errors())
+
+
+def test_params_nested_deeper_than_pydantic_can_dump_are_refused() -> None:
+    """A spec that validates must also dump (for Ray) and hash: refuse what would not."""
+    deep: list[object] = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(ValidationError, match="params"):
+        AgentSpec(agent_id="a", organ_id="o", params={"x": deep})
 
 
 def test_spec_hash_covers_what_needs_a_new_actor_and_ignores_metadata() -> None:
@@ -207,3 +218,82 @@ def test_organ_and_policy_specs_normalise() -> None:
     assert policy.forbids == ["external_network"]
     with pytest.raises(ValidationError):
         OrganSpec(organ_id="")
+
+
+# Every property list_agent_specs returns, as a report names it (relationships by type).
+GRAPH_PROPERTIES = {
+    "id", "name", "namespace", "lifetime", "num_cpus", "num_gpus", "memory_mb", "max_concurrency",
+    "custom_resources_json", "metadata_json", "entrypoint", "params", "runtime_env",
+    "MEMBER_OF", "HAS_SKILL", "USES", "USES_SERVICE", "GOVERNED_BY",
+}  # fmt: skip
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)  # surrogates, NUL too
+_HOSTILE = [
+    "x" * 200_000,
+    "a\x00b",
+    "\ud83d",
+    "[" * 5000,
+    '{"a": ' + "1" * 5000 + "}",
+    '{"a": NaN}',
+    '{"a": 1e999}',
+    '{"policies": [1]}',
+    '{"env_vars": {"A": 1}}',
+    '{"\\ud83d": 1}',
+    "json.decoder:JSONDecoder",
+    10**5000,
+    2**64,
+    float("nan"),
+    float("-inf"),
+]
+
+
+def _hostile(index: int) -> object:
+    """By index, so that hypothesis neither prints the huge values nor shrinks them."""
+    return _HOSTILE[index]
+
+
+_SCALAR = st.none() | st.booleans() | st.integers() | st.floats() | _ANY_TEXT
+_JSON_TEXT = st.dictionaries(
+    _ANY_TEXT, st.recursive(_SCALAR, st.lists, max_leaves=6), max_size=3
+).map(json.dumps)
+_ANY_VALUE = st.recursive(
+    _SCALAR | st.sampled_from(range(len(_HOSTILE))).map(_hostile),
+    lambda inner: st.lists(inner, max_size=3),
+    max_leaves=8,
+)
+_COLUMNS = [*_row(), "entrypoint", "params", "runtime_env", "services"]
+# a valid row with up to four columns replaced by anything (None: as if missing)
+_HOSTILE_ROW = st.dictionaries(st.sampled_from(_COLUMNS), _ANY_VALUE | _JSON_TEXT, max_size=4).map(
+    lambda hostile: {**_row(), **hostile}
+)
+
+
+def _readable_as_is(value: object) -> bool:
+    return isinstance(value, str) and value.isprintable() and len(value) <= 100
+
+
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_HOSTILE_ROW, max_size=4))
+def test_any_property_value_is_a_report_naming_agent_and_property(
+    rows: list[dict[str, object]],
+) -> None:
+    """Issue 13: a row from the graph never raises; each bad one is named, others load."""
+    result = agent_specs_from_rows(rows)
+    expected_valid = []
+    for row in rows:
+        outcome = agent_spec_from_row(row)
+        if isinstance(outcome, AgentSpec):
+            expected_valid.append(outcome)
+            assert outcome.agent_id == row["agent_id"]
+            outcome.model_dump(mode="json")  # what the actor gets: it must serialise
+            assert len(outcome.spec_hash()) == 64
+            json.dumps(outcome.upsert_params()).encode()
+            continue
+        assert outcome, "an invalid row has at least one report"
+        for report in outcome:
+            assert report.field in GRAPH_PROPERTIES
+            if _readable_as_is(row.get("agent_id")):
+                assert report.agent_id == row["agent_id"]
+            elif report.agent_id is not None:
+                assert len(report.agent_id) <= 100 and report.agent_id.isprintable()
+            str(report).encode("utf-8")  # fit for any log
+    assert result.valid == expected_valid

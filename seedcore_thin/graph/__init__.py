@@ -1,89 +1,39 @@
 """The desired state, read from a Cypher graph through one interface whatever the backend.
 
-``connect_graph(uri)`` picks the backend from the URI scheme:
-
-- ``falkordb+embedded://.seedcore/graph[?graph=fleet]``: embedded FalkorDB, started on demand
-  (the default, ``SEEDCORE_GRAPH_URI`` unset);
-- ``falkordb://host:6379/fleet``: a FalkorDB server, graph ``fleet``;
-- ``neo4j://``, ``neo4j+s://``, ``bolt://`` (and ``+s``/``+ssc``): Neo4j.
-
-Every backend answers the :class:`GraphClient` protocol. The Cypher backends also have
-``execute_statement`` (used by migrations and fixtures). Specs passed directly
-(``MockGraphClient(specs)``) live in a private graph of the embedded FalkorDB, so they are
-routed by the same Cypher as any graph.
+``connect_graph(uri)`` picks the backend from the URI scheme: ``falkordb+embedded://PATH``
+(started on demand; the default), ``falkordb://host:6379/GRAPH``, or Neo4j (``neo4j://``,
+``bolt://``, ...). Every backend is a :class:`GraphClient`; specs passed directly
+(``MockGraphClient(specs)``) live in a private FalkorDB graph, routed by the same Cypher.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
-from seedcore_thin.config import Settings
+from seedcore_thin.config import default_graph_uri
 from seedcore_thin.errors import ConfigError
-from seedcore_thin.graph.falkordb import FalkorDBGraphClient, MockGraphClient
+from seedcore_thin.graph.base import GraphClient as GraphClient
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+from seedcore_thin.graph.falkordb import MockGraphClient as MockGraphClient
 from seedcore_thin.graph.schema import split_statements
 from seedcore_thin.queries import cypher_dir
-from seedcore_thin.specs import AgentSpec, InvalidSpecReport, OrganSpec, PolicySpec, SpecReadResult
+from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
 
-__all__ = [
-    "AgentSpec",
-    "CypherExecutor",
-    "GraphClient",
-    "InvalidSpecReport",
-    "MockGraphClient",
-    "OrganSpec",
-    "PolicySpec",
-    "SpecReadResult",
-    "connect_graph",
-    "load_cypher_file",
-    "load_fixture",
-    "remove_agent",
-    "upsert_agent",
-    "upsert_specs",
-]
-
-
-@runtime_checkable
-class GraphClient(Protocol):
-    """What the runtime needs from the desired-state graph."""
-
-    def list_agent_specs(self) -> list[AgentSpec]:
-        """The valid agent specs, sorted by id."""
-
-    def read_agent_specs(self) -> SpecReadResult:
-        """Valid specs and, separately, what is wrong with each invalid Agent node."""
-
-    def list_organ_specs(self) -> list[OrganSpec]: ...
-
-    def run(self, query_name: str, **params: Any) -> list[dict[str, Any]]:
-        """Execute the named statement of ``cypher/queries`` with bind parameters."""
-
-    def version(self) -> int:
-        """The desired-state version; it changes whenever a desired-state command wrote."""
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class CypherExecutor(GraphClient, Protocol):
-    """A graph that runs arbitrary statements from versioned files (migrations, fixtures)."""
-
-    def execute_statement(
-        self, statement: str, params: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]: ...
+#: Every client also runs statements from versioned files (migrations, fixtures).
+CypherExecutor = GraphClient
 
 
 def connect_graph(uri: str | None = None) -> GraphClient:
     """A client for ``uri`` (default: ``SEEDCORE_GRAPH_URI``); unreachable -> GraphUnavailable."""
-    uri = uri or Settings.from_env().graph_uri
+    uri = uri or default_graph_uri()
     scheme = uri.partition("://")[0].lower()
     if scheme in ("falkordb", "falkordb+embedded"):
         return FalkorDBGraphClient.from_uri(uri)
     from seedcore_thin.graph.neo4j import SCHEMES, Neo4jGraphClient
 
     if scheme in SCHEMES:
-        return Neo4jGraphClient.from_uri(uri)
+        return Neo4jGraphClient(uri)
     raise ConfigError(
         f"unsupported graph URI scheme {scheme!r} in {uri!r}; use falkordb+embedded://PATH, "
         "falkordb://host:port/graph, neo4j://host:7687 or bolt://host:7687"

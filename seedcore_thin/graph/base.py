@@ -1,9 +1,5 @@
-"""What every Cypher backend shares: named queries in, validated specs out.
-
-A backend only says how to execute one statement (:meth:`CypherGraphClient._execute`) and how
-to apply schema DDL (:meth:`CypherGraphClient._apply_schema`); everything else — loading the
-query files, validating specs, reading the version — lives here once.
-"""
+"""What every backend shares: named queries in, validated specs out. A backend only says how
+to execute one statement and how to apply schema DDL; everything else lives here once."""
 
 from __future__ import annotations
 
@@ -12,13 +8,11 @@ import gc
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Self
 
-from seedcore_thin import queries
+from seedcore_thin import queries, specs
 from seedcore_thin.errors import GraphQueryError
 from seedcore_thin.graph.schema import SchemaChange, is_write, parse_schema_statement
-from seedcore_thin.specs import AgentSpec, OrganSpec, SpecReadResult, organ_spec_from_row
-from seedcore_thin.specs import agent_specs_from_rows as _agent_specs_from_rows
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +20,10 @@ Row = dict[str, Any]
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a large result is parsed and validated.
-
-    Parsing 10,000 spec rows allocates about a million small containers; each allocation
-    burst triggers full collections that walk every live object of the process. In a
-    process that already holds a fleet of specs that doubled the read time (measured: 0.8 s
-    -> 0.3 s for 10,000 rows). The rows hold no reference cycles, so reference counting frees
-    everything; the collector simply runs later.
-    """
+def _gc_paused() -> Iterator[None]:
+    """Parsing and validating 10,000 rows allocates about a million small containers, whose
+    cyclic collections walk every live object: pausing it took such a read from 0.8 s to
+    0.3 s. The rows hold no cycles, so reference counting frees them all."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -44,8 +33,8 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class CypherGraphClient(ABC):
-    """Base of the FalkorDB and Neo4j clients (see ``seedcore_thin.graph.GraphClient``)."""
+class GraphClient(ABC):
+    """The desired-state graph as the runtime reads and writes it (FalkorDB or Neo4j)."""
 
     backend: str = "cypher"
 
@@ -63,7 +52,7 @@ class CypherGraphClient(ABC):
     def run(self, query_name: str, **params: Any) -> list[Row]:
         """Execute ``cypher/queries/QUERY_NAME.cypher`` with bind parameters."""
         text = queries.cypher(query_name)
-        with gc_paused():
+        with _gc_paused():
             return self._execute(text, params, write=is_write(text))
 
     def execute_statement(
@@ -79,27 +68,27 @@ class CypherGraphClient(ABC):
             return []
         return self._execute(statement, params or {}, write=is_write(statement))
 
-    def read_agent_specs(self) -> SpecReadResult:
+    def read_agent_specs(self) -> specs.SpecReadResult:
         """Valid specs and, separately, a report per problem of each invalid Agent node."""
-        with gc_paused():
-            result = _agent_specs_from_rows(self.run("list_agent_specs", agent_id=None))
+        with _gc_paused():
+            result = specs.agent_specs_from_rows(self.run("list_agent_specs", agent_id=None))
         for problem in result.invalid:
             log.warning("invalid agent spec in the graph: %s", problem)
         return result
 
-    def list_agent_specs(self) -> list[AgentSpec]:
-        """The valid agent specs (invalid nodes are logged; see :meth:`read_agent_specs`)."""
+    def list_agent_specs(self) -> list[specs.AgentSpec]:
+        """The valid agent specs, by id (invalid nodes are logged; see read_agent_specs)."""
         return self.read_agent_specs().valid
 
-    def list_organ_specs(self) -> list[OrganSpec]:
-        return [organ_spec_from_row(row) for row in self.run("list_organ_specs")]
+    def list_organ_specs(self) -> list[specs.OrganSpec]:
+        return [specs.organ_spec_from_row(row) for row in self.run("list_organ_specs")]
 
     def version(self) -> int:
         """The desired-state version: changes whenever a desired-state command wrote."""
         rows = self.run("desired_state_version")
         return int(rows[0]["version"]) if rows else 0
 
-    def __enter__(self) -> CypherGraphClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

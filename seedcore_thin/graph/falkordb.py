@@ -4,12 +4,8 @@ URIs: ``falkordb://[user:password@]host:6379/GRAPH`` for a server, and
 ``falkordb+embedded://PATH[?graph=GRAPH]`` for the embedded server under ``PATH`` (relative to
 the working directory; started on demand). The graph name defaults to ``fleet``.
 
-Only schema DDL is adapted: FalkorDB has no ``CREATE CONSTRAINT``, so a unique constraint
-becomes a range index plus ``GRAPH.CONSTRAINT CREATE`` (via the client's API), and an index
-loses its name and ``IF NOT EXISTS``. Every other statement runs as written.
-
-:class:`MockGraphClient` is the original design's "specs passed directly": a private,
-migrated graph on such a server, loaded through the named commands.
+Only schema DDL is adapted: FalkorDB has no ``CREATE CONSTRAINT``, so constraints and indexes
+go through the client's API. Every other statement runs as written.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ import redis.exceptions
 from seedcore_thin import local
 from seedcore_thin.config import default_graph_uri, state_dir
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
-from seedcore_thin.graph.base import CypherGraphClient, Row
+from seedcore_thin.graph.base import GraphClient, Row
 from seedcore_thin.graph.schema import SchemaChange
 from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
 
@@ -40,30 +36,28 @@ _CONNECT_TIMEOUT_S = 2.0
 _SOCKET_TIMEOUT_S = 60.0
 _CONSTRAINT_WAIT_S = 30.0
 _UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+# SchemaChange.kind -> (what the client's create_node_.../create_edge_... makes, constraint type)
+_SCHEMA_API = {
+    "index": ("range_index", None),
+    "unique": ("unique_constraint", "UNIQUE"),
+    "not_null": ("mandatory_constraint", "MANDATORY"),
+}
 
 
-class FalkorDBGraphClient(CypherGraphClient):
+class FalkorDBGraphClient(GraphClient):
     """One graph (key) on a FalkorDB server."""
 
     backend = "falkordb"
     _embedded_home: Path | None = None  # the data directory of a falkordb+embedded:// URI
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 6379,
-        graph: str = DEFAULT_GRAPH,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
+    def __init__(self, host: str, port: int, graph: str, **auth: str | None) -> None:
+        """``auth``: ``username`` and ``password``, if the server wants them."""
         self.host, self.port, self.graph_name = host, port, graph
         try:
             self._db = falkordb.FalkorDB(
                 host=host,
                 port=port,
-                username=username,
-                password=password,
+                **auth,
                 socket_connect_timeout=_CONNECT_TIMEOUT_S,
                 socket_timeout=_SOCKET_TIMEOUT_S,
             )
@@ -82,15 +76,16 @@ class FalkorDBGraphClient(CypherGraphClient):
         return client
 
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
+        query = self._graph.query if write else self._graph.ro_query
         try:
             try:
-                result = self._query(statement, params, write=write)
-            except _UNAVAILABLE as exc:
+                result = query(statement, dict(params))
+            except _UNAVAILABLE:
                 # the embedded server may have moved: follow it, and ask again once when
                 # that is safe (a read); a write is left to the caller (it may have landed)
-                if not self._follow_embedded() or write:
-                    raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
-                result = self._query(statement, params, write=write)
+                if write or not self._follow_embedded():
+                    raise
+                result = self._graph.ro_query(statement, dict(params))
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
         except redis.exceptions.ResponseError as exc:
@@ -100,16 +95,10 @@ class FalkorDBGraphClient(CypherGraphClient):
         columns = [name for _, name in result.header]
         return [dict(zip(columns, row, strict=True)) for row in result.result_set]
 
-    def _query(self, statement: str, params: Mapping[str, Any], *, write: bool) -> Any:
-        query = self._graph.query if write else self._graph.ro_query
-        return query(statement, dict(params))
-
     def _follow_embedded(self) -> bool:
         """After a connection error: point at the embedded server's port now, if it moved.
-
-        Its port file says where it listens; one read and at most one connect attempt
-        (``_CONNECT_TIMEOUT_S``), so a call still fails fast while the server is down.
-        """
+        One read of its port file and at most one connect attempt, so a call still fails
+        fast while the server is down."""
         port = None if self._embedded_home is None else local.graph_port(self._embedded_home)
         if port is None or port == self.port:
             return False
@@ -124,51 +113,29 @@ class FalkorDBGraphClient(CypherGraphClient):
         return True
 
     def _apply_schema(self, statement: str, change: SchemaChange) -> None:
-        node = change.entity == "node"
+        entity = "node" if change.entity == "node" else "edge"
+        create = getattr(self._graph, f"create_{entity}_{_SCHEMA_API[change.kind][0]}")
         try:
-            if change.kind == "index":
-                create = (
-                    self._graph.create_node_range_index
-                    if node
-                    else self._graph.create_edge_range_index
-                )
-                create(change.label, *change.properties)
-            elif change.kind == "unique":
-                if node:
-                    self._graph.create_node_unique_constraint(change.label, *change.properties)
-                else:
-                    self._graph.create_edge_unique_constraint(change.label, *change.properties)
-            elif node:
-                self._graph.create_node_mandatory_constraint(change.label, *change.properties)
-            else:
-                self._graph.create_edge_mandatory_constraint(change.label, *change.properties)
+            create(change.label, *change.properties)
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"FalkorDB {self.host}:{self.port}: {exc}") from None
         except redis.exceptions.ResponseError as exc:
-            message = str(exc)
-            exists = "already indexed" in message or "already exists" in message
+            exists = any(text in str(exc) for text in ("already indexed", "already exists"))
             if not (exists and change.if_not_exists):
-                raise GraphQueryError(f"FalkorDB rejected {change}: {message}") from None
+                raise GraphQueryError(f"FalkorDB rejected {change}: {exc}") from None
         if change.kind != "index":
             self._await_constraint(change)
 
     def _await_constraint(self, change: SchemaChange) -> None:
         """Constraints build asynchronously; wait, and fail if existing data violates one."""
         entity = "NODE" if change.entity == "node" else "RELATIONSHIP"
-        kind = "UNIQUE" if change.kind == "unique" else "MANDATORY"
+        wanted = (_SCHEMA_API[change.kind][1], change.label, entity, change.properties)
         deadline = time.monotonic() + _CONSTRAINT_WAIT_S
         while True:
-            status = next(
-                (
-                    c["status"]
-                    for c in self._graph.list_constraints()
-                    if c["type"] == kind
-                    and c["label"] == change.label
-                    and c["entitytype"] == entity
-                    and tuple(c["properties"]) == change.properties
-                ),
-                None,
-            )
+            status = {
+                (c["type"], c["label"], c["entitytype"], tuple(c["properties"])): c["status"]
+                for c in self._graph.list_constraints()
+            }.get(wanted)
             if status == "OPERATIONAL":
                 return
             if status == "FAILED" or time.monotonic() > deadline:
@@ -187,14 +154,10 @@ class FalkorDBGraphClient(CypherGraphClient):
 
 
 class MockGraphClient(FalkorDBGraphClient):
-    """Specs passed directly (the original design's ``MockGraphClient(agent_specs)``).
-
-    They are written to a private graph ``mock_<random>`` on the FalkorDB server of ``uri``
-    (default: ``SEEDCORE_GRAPH_URI`` when it names FalkorDB, else the embedded server under
-    the state folder, started on demand), migrated and loaded through the named commands,
-    so routing, guardrails and every named query answer as on any graph. :meth:`close`
-    deletes the graph (so does garbage collection or the end of the process).
-    """
+    """Specs passed directly (the original design's ``MockGraphClient(agent_specs)``), in a
+    private, migrated graph ``mock_<random>`` on the FalkorDB server of ``uri`` (default:
+    ``SEEDCORE_GRAPH_URI`` if it names FalkorDB, else the embedded server), so every named
+    query answers as on any graph. :meth:`close` (or garbage collection) deletes the graph."""
 
     def __init__(
         self,
@@ -208,7 +171,11 @@ class MockGraphClient(FalkorDBGraphClient):
         from seedcore_thin.graph import upsert_specs
         from seedcore_thin.graph.migrations import migrate_graph
 
-        host, port, _, auth = _address(uri or _default_server_uri())
+        if uri is None:  # SEEDCORE_GRAPH_URI if it names FalkorDB, else the embedded server
+            uri = default_graph_uri()
+            if not uri.startswith("falkordb"):
+                uri = f"falkordb+embedded://{state_dir() / 'graph'}"
+        host, port, _, auth = _address(uri)
         super().__init__(host, port, f"mock_{uuid.uuid4().hex[:12]}", **auth)
         self._drop = weakref.finalize(self, _delete, self._graph, quiet=True)
         try:
@@ -223,13 +190,6 @@ class MockGraphClient(FalkorDBGraphClient):
         super().close()
 
 
-def _default_server_uri() -> str:
-    configured = default_graph_uri()
-    if configured.partition("://")[0] in ("falkordb", "falkordb+embedded"):
-        return configured
-    return f"falkordb+embedded://{state_dir() / 'graph'}"
-
-
 def _address(uri: str) -> tuple[str, int, str, dict[str, str | None]]:
     """(host, port, graph, credentials) of a FalkorDB URI; starts an embedded server."""
     scheme, _, rest = uri.partition("://")
@@ -237,9 +197,8 @@ def _address(uri: str) -> tuple[str, int, str, dict[str, str | None]]:
         location, _, query = rest.partition("?")
         if not location:
             raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
-        graph = parse_qs(query).get("graph", [DEFAULT_GRAPH])[0]
-        server = urlsplit(local.graph_server(Path(unquote(location))))
-        return server.hostname or "127.0.0.1", server.port or 6379, graph, {}
+        host, port, _, auth = _address(local.graph_server(Path(unquote(location))))
+        return host, port, parse_qs(query).get("graph", [DEFAULT_GRAPH])[0], auth
     if scheme != "falkordb":
         raise ConfigError(f"not a FalkorDB URI: {uri!r}")
     parts = urlsplit(uri)
@@ -255,13 +214,11 @@ def _delete(graph: Any, *, quiet: bool = False) -> None:
     """Drop a graph key; ``quiet`` (private graphs at close) only logs a failure."""
     try:
         graph.delete()
-    except redis.exceptions.ResponseError as exc:
+    except (redis.exceptions.ResponseError, *_UNAVAILABLE) as exc:
         if "empty key" in str(exc) or "Invalid graph operation" in str(exc):
+            return  # nothing to drop
+        if quiet:
+            log.warning("could not delete graph %s: %s", graph.name, exc)
             return
-        if not quiet:
-            raise GraphQueryError(str(exc)) from None
-        log.warning("could not delete graph %s: %s", graph.name, exc)
-    except _UNAVAILABLE as exc:
-        if not quiet:
-            raise GraphUnavailable(f"FalkorDB: {exc}") from None
-        log.warning("could not delete graph %s: %s", graph.name, exc)
+        unreachable = not isinstance(exc, redis.exceptions.ResponseError)
+        raise (GraphUnavailable if unreachable else GraphQueryError)(f"FalkorDB: {exc}") from None

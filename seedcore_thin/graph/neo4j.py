@@ -1,11 +1,9 @@
 """Neo4j backend through the official ``neo4j`` driver (production).
 
-URIs: ``neo4j://``, ``neo4j+s://``, ``neo4j+ssc://``, ``bolt://``, ``bolt+s://``,
-``bolt+ssc://`` as the driver understands them, plus two optional parts the driver does not
-take: credentials in the userinfo (``neo4j://user:password@host:7687``; otherwise
-``NEO4J_USER``/``NEO4J_PASSWORD``) and a database name as the path (``.../fleet``; otherwise
-``NEO4J_DATABASE``, else the server default). Reads go to readers (``routing_=READ``).
-Migration files are Neo4j syntax already, so schema DDL runs as written.
+URIs as the driver takes them (``neo4j://``, ``bolt://``, ``+s``, ``+ssc``), plus credentials
+in the userinfo (else ``NEO4J_USER``/``NEO4J_PASSWORD``) and a database as the path (else
+``NEO4J_DATABASE``, else the server default). Reads go to readers. Migration files are Neo4j
+syntax already, so schema DDL runs as written.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import neo4j
 from neo4j import exceptions as neo4j_errors
 
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
-from seedcore_thin.graph.base import CypherGraphClient, Row
+from seedcore_thin.graph.base import GraphClient, Row
 from seedcore_thin.graph.schema import SchemaChange
 
 SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
@@ -47,7 +45,7 @@ def split_neo4j_uri(uri: str) -> tuple[str, tuple[str, str] | None, str | None]:
     return urlunsplit((parts.scheme, netloc, "", parts.query, "")), auth, database
 
 
-class Neo4jGraphClient(CypherGraphClient):
+class Neo4jGraphClient(GraphClient):
     """A Neo4j database (or cluster) holding the desired state."""
 
     backend = "neo4j"
@@ -64,10 +62,6 @@ class Neo4jGraphClient(CypherGraphClient):
             raise GraphUnavailable(f"Neo4j at {self._where} is unreachable: {exc}") from None
         except neo4j_errors.AuthError:
             raise GraphUnavailable(f"Neo4j at {self._where} refused the credentials") from None
-
-    @classmethod
-    def from_uri(cls, uri: str) -> Neo4jGraphClient:
-        return cls(uri)
 
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
         routing = neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ
