@@ -7,7 +7,7 @@ out; the CLI prints ``Plan.to_json()``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -168,7 +168,6 @@ def plan(
     allow_mass_removal: bool = False,
     mass_removal_share: float = 0.5,
     backoff: Mapping[tuple[str, str], str] | None = None,
-    reserved: Collection[str] = RESERVED_NAMES,
 ) -> Plan:
     """Compare desired agents with actual actors, keyed by (namespace, agent id).
 
@@ -184,12 +183,12 @@ def plan(
     want: dict[tuple[str, str], Desired] = {}
     for d in desired:
         key = (d.namespace, d.agent_id)
-        clash = "name is reserved" if d.agent_id in reserved else "duplicate agent id"
-        if d.agent_id in reserved or key in want:
+        clash = "name is reserved" if d.agent_id in RESERVED_NAMES else "duplicate agent id"
+        if d.agent_id in RESERVED_NAMES or key in want:
             invalid_list.append(InvalidEntry(d.agent_id, "agent_id", clash, d.namespace))
         else:
             want[key] = d
-    have = {(a.namespace, a.agent_id): a for a in actual if a.agent_id not in reserved}
+    have = {(a.namespace, a.agent_id): a for a in actual if a.agent_id not in RESERVED_NAMES}
 
     create: list[Action] = []
     replace: list[Action] = []
@@ -239,10 +238,19 @@ def plan(
             why = "unmanaged actor (strict mode)"
             archive.append(Action("archive", a.agent_id, a.namespace, why))
 
+    # The safety rules that hold every removal and archive of this pass back. The share
+    # counts managed actors only: archiving unmanaged ones is what strict mode asks for.
     n_managed = sum(a.managed for a in have.values())
-    rule = _removal_rule(len(removals), len(archive), n_managed, len(want), graph_reachable,
-                         allow_mass_removal, mass_removal_share)  # fmt: skip
-    if rule is not None:
+    too_many = len(removals) > mass_removal_share * max(n_managed, 1)
+    rule: tuple[str, str] | None = None
+    if not graph_reachable:
+        rule = RULE_GRAPH_UNREACHABLE, "the graph is unreachable: nothing is removed"
+    elif not allow_mass_removal and not want:
+        rule = RULE_EMPTY_GRAPH, "the graph returned no agents; pass --allow-mass-removal"
+    elif not allow_mass_removal and removals and too_many:
+        why = f"{len(removals)} removals exceed {mass_removal_share:.0%} of {n_managed} managed"
+        rule = RULE_MASS_REMOVAL, f"{why} actors; pass --allow-mass-removal"
+    if rule is not None and (removals or archive):
         name, why = rule
         held.extend(HeldBack(r, name, why) for r in removals + archive)
         removals, archive = [], []
@@ -263,31 +271,3 @@ def plan(
         invalid=tuple(invalid_list),
         graph_reachable=graph_reachable,
     )
-
-
-def _removal_rule(
-    n_removals: int,
-    n_archives: int,
-    n_managed: int,
-    n_valid: int,
-    graph_reachable: bool,
-    allow_mass_removal: bool,
-    share: float,
-) -> tuple[str, str] | None:
-    """Which safety rule, if any, withholds this pass's removals, and why.
-
-    The share counts removals of managed actors only: archiving unmanaged actors is what
-    an operator asked for by turning strict mode on.
-    """
-    if n_removals + n_archives == 0:
-        return None
-    if not graph_reachable:
-        return RULE_GRAPH_UNREACHABLE, "the graph is unreachable: nothing is removed"
-    if allow_mass_removal:
-        return None
-    if n_valid == 0:
-        return RULE_EMPTY_GRAPH, "the graph returned no agents; pass --allow-mass-removal"
-    if n_removals and n_removals > share * max(n_managed, 1):
-        why = f"{n_removals} removals exceed {share:.0%} of {n_managed} managed actors"
-        return RULE_MASS_REMOVAL, f"{why}; pass --allow-mass-removal"
-    return None
