@@ -22,7 +22,6 @@ from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError, LeaderLockHeld
 from seedcore_thin.planner import Plan
 from seedcore_thin.reconciler import ApplyReport, Progress, Reconciler
-from seedcore_thin.registry import Registry
 from seedcore_thin.router import RegistryLive, Router
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,6 @@ class Tier0Manager:
         }
         self._reconciler: Reconciler | None = None
         self._router: Router | None = None
-        self._registry: Registry | None = None  # the router's live set, opened on first use
         self._router_lock = threading.Lock()
         self._pass_lock = threading.Lock()
         self._loop_lock = threading.Lock()
@@ -215,17 +213,15 @@ class Tier0Manager:
         """The router of this manager's graph, registry (``pg_dsn``) and namespace.
 
         One per manager, so in-flight counts and caches are shared by all of its callers;
-        made again when the graph is replaced. Without a DSN, liveness comes from Ray alone.
+        made again when the graph is replaced. It reads the live set through the reconciler's
+        registry client (one pool per manager); without a DSN, liveness comes from Ray alone.
         """
         with self._router_lock:
-            graph = self._attached()
+            graph, rec = self._attached(), self.reconciler
             if self._router is None or self._router.graph is not graph:
-                namespace = self.namespace or self.settings.namespace
-                live: RegistryLive | None = None
-                if self.pg_dsn:
-                    self._registry = self._registry or Registry(self.pg_dsn)
-                    live = RegistryLive(self._registry, namespace)
-                self._router = Router(graph, live, namespace=namespace)
+                ns = rec.default_namespace
+                live = RegistryLive(rec.store.registry, ns) if rec.store is not None else None
+                self._router = Router(graph, live, namespace=ns)
             return self._router
 
     def execute_task_on_graph_best(self, task: Any) -> Any:
@@ -245,9 +241,6 @@ class Tier0Manager:
         self.stop_graph_reconciler()
         with self._router_lock:
             self._router = None
-            if self._registry is not None:
-                self._registry.close()
-                self._registry = None
         if self._reconciler is not None:
             self._reconciler.close()
             self._reconciler = None

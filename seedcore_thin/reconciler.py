@@ -114,8 +114,7 @@ class Reconciler:
         self.pg_dsn = pg_dsn
         self.store: AuditStore | None = None
         if pg_dsn:
-            registry = Registry(pg_dsn, max_size=2)
-            self.store = AuditStore(registry, holder=self.holder, lease_ttl=lease_ttl_s)
+            self.store = AuditStore(Registry(pg_dsn), holder=self.holder, lease_ttl=lease_ttl_s)
         self._ray_lock: Any = None
         # Memory of this process, for when PostgreSQL is down.
         self._deployed: dict[tuple[str, str], str] = {}
@@ -261,15 +260,15 @@ class Reconciler:
         return report
 
     def _begin_audit(self, report: ApplyReport) -> None:
-        store = self.store
-        if store is None or not report.plan.has_changes:
+        """Persist the plan and every step as planned (a fenced lease raises: nothing runs)."""
+        if self.store is None or not report.plan.has_changes:
             return
-        if store.lease is None:
+        if self.store.lease is None:  # the Ray fallback lock leads
             report.warnings.append("audit skipped: no lease in PostgreSQL (registry down)")
             return
         try:
             plan_json = report.plan.to_json()
-            report.run_id = store.begin_run(plan_json, scope=self.scope, strict=self.strict)
+            report.run_id = self.store.begin_run(plan_json, scope=self.scope, strict=self.strict)
         except RegistryUnavailable as exc:
             report.warnings.append(f"audit skipped, registry unavailable: {exc}")
 
@@ -362,7 +361,9 @@ class Reconciler:
                 gone = actors.kill(action.agent_id, action.namespace)
                 result, detail = "succeeded", {"was_running": gone}
             else:  # archive: keep what the actor says about itself, then kill it
-                said = self._self_description(action) or {}
+                where = [(action.namespace, action.agent_id)]
+                found = actors.describe_all(where, timeout_s=DESCRIBE_TIMEOUT_S)
+                said = dict(found[0].info or {}) if found else {}
                 archived = {"namespace": action.namespace, "name": action.agent_id, **said}
                 result, detail = "succeeded", {"archived": archived}
                 actors.kill(action.agent_id, action.namespace)
@@ -370,11 +371,6 @@ class Reconciler:
             result, detail, error = "failed", {}, f"{type(exc).__name__}: {exc}"
         ms = int((time.monotonic() - start) * 1000)
         return Outcome(action, result, error, detail, ms, info)
-
-    def _self_description(self, action: Action) -> dict[str, Any] | None:
-        where = [(action.namespace, action.agent_id)]
-        found = actors.describe_all(where, timeout_s=DESCRIBE_TIMEOUT_S)
-        return dict(found[0].info) if found and found[0].info is not None else None
 
     def _start(
         self, action: Action, totals: dict[str, float]
@@ -387,11 +383,8 @@ class Reconciler:
             handle = actors.create_agent(spec, action.namespace)
         except ValueError:  # the name exists: a previous pass (or a race) created it
             handle = actors.lookup(action.agent_id, action.namespace)
-            said = self._self_description(action)
-            if handle is None or said is None:
+            if handle is None:
                 raise
-            if said.get("spec_hash") != action.spec_hash:
-                raise SeedcoreError(f"{action.agent_id} exists with another spec") from None
         problem = actors.placement_problem(spec, totals)
         if problem is not None:
             return "pending", {"pending_reason": problem}, None
@@ -399,6 +392,8 @@ class Reconciler:
         if info is None:
             reason = f"not placed within {self.ready_timeout_s:g} s (cluster busy?)"
             return "pending", {"pending_reason": reason}, None
+        if info.get("spec_hash") != action.spec_hash:  # adopted, but from another spec
+            raise SeedcoreError(f"{action.agent_id} exists with another spec")
         return "succeeded", {"instance_id": info["instance_id"]}, info
 
     # ------------------------------------------------------------------ heartbeat relays
