@@ -48,18 +48,16 @@ class Tier0Manager:
         pg_dsn: str | None = None,
         **reconciler_options: Any,
     ) -> None:
-        self.settings = settings or Settings.from_env()
+        self.settings = settings = settings or Settings.from_env()
         self.graph: Any = graph
-        self.namespace = namespace
-        self.pg_dsn = pg_dsn or self.settings.pg_dsn
         self._options: dict[str, Any] = {  # the reconciler's, made when first needed
-            "pg_dsn": self.pg_dsn,
+            "pg_dsn": pg_dsn or settings.pg_dsn,
             "namespace": namespace,
-            "default_namespace": self.settings.namespace,
-            "strict": self.settings.strict_reconcile if strict is None else strict,
+            "default_namespace": settings.namespace,
+            "strict": settings.strict_reconcile if strict is None else strict,
             "allow_mass_removal": allow_mass_removal,
-            "mass_removal_share": self.settings.mass_removal_share,
-            "beat_sec": self.settings.beat_sec,
+            "mass_removal_share": settings.mass_removal_share,
+            "beat_sec": settings.beat_sec,
             **reconciler_options,
         }
         self._reconciler: Reconciler | None = None
