@@ -5,7 +5,8 @@ and ``stop_graph_reconciler()`` keep their names. The watch loop is level-trigge
 Kubernetes controller: a cheap change check every second (the graph's desired-state version,
 the registry's live set, Ray's named actors in scope) starts a pass when anything moved, and a
 full pass every ``interval`` is the backstop. Like the Ray Serve controller, the loop never
-lets an exception escape, times each step and warns when one is slow.
+lets an exception escape, times each step and warns when one is slow. It also prunes the
+audit history (``AuditStore.prune_history``, bounded batches) every ``PRUNE_EVERY_S``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from seedcore_thin import actors
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
 SLOW_CHECK_S = 0.5
+PRUNE_EVERY_S = 600.0
 
 
 class Tier0Manager:
@@ -45,16 +48,20 @@ class Tier0Manager:
         pg_dsn: str | None = None,
         **reconciler_options: Any,
     ) -> None:
-        self.settings = settings or Settings.from_env()
+        self.settings = settings = settings or Settings.from_env()
         self.graph: Any = graph
-        self.namespace = namespace
-        self.strict = self.settings.strict_reconcile if strict is None else strict
-        self.allow_mass_removal = allow_mass_removal
-        self.pg_dsn = pg_dsn or self.settings.pg_dsn
-        self._options = reconciler_options
+        self._options: dict[str, Any] = {  # the reconciler's, made when first needed
+            "pg_dsn": pg_dsn or settings.pg_dsn,
+            "namespace": namespace,
+            "default_namespace": settings.namespace,
+            "strict": settings.strict_reconcile if strict is None else strict,
+            "allow_mass_removal": allow_mass_removal,
+            "mass_removal_share": settings.mass_removal_share,
+            "beat_sec": settings.beat_sec,
+            **reconciler_options,
+        }
         self._reconciler: Reconciler | None = None
         self._router: Router | None = None
-        self._registry: Any = None  # the router's live set, opened on first use
         self._router_lock = threading.Lock()
         self._pass_lock = threading.Lock()
         self._loop_lock = threading.Lock()
@@ -72,22 +79,15 @@ class Tier0Manager:
             if self._reconciler is not None:
                 self._reconciler.graph = client
 
-    @property
-    def reconciler(self) -> Reconciler:
+    def _attached(self) -> Any:
         if self.graph is None:
             raise ConfigError("no graph attached: call attach_graph(client) first")
+        return self.graph
+
+    @property
+    def reconciler(self) -> Reconciler:
         if self._reconciler is None:
-            options = {"beat_sec": self.settings.beat_sec, **self._options}
-            self._reconciler = Reconciler(
-                self.graph,
-                pg_dsn=self.pg_dsn,
-                namespace=self.namespace,
-                default_namespace=self.settings.namespace,
-                strict=self.strict,
-                allow_mass_removal=self.allow_mass_removal,
-                mass_removal_share=self.settings.mass_removal_share,
-                **options,
-            )
+            self._reconciler = Reconciler(self._attached(), **self._options)
         return self._reconciler
 
     # ------------------------------------------------------------------ one pass
@@ -107,18 +107,10 @@ class Tier0Manager:
 
     def change_token(self) -> tuple[Any, ...]:
         """What the watch loop compares each second; cheap (three small reads)."""
-        rec = self.reconciler
-        try:
-            version: Any = self.graph.version()
-        except Exception as exc:
-            version = f"unreachable: {type(exc).__name__}"
-        live: Any = None
-        if rec.store is not None:
-            try:
-                live = rec.store.live_fingerprint(rec.scope)
-            except Exception as exc:
-                live = f"unreachable: {type(exc).__name__}"
-        return (version, live, tuple(actors.named_actors(self._watched_namespaces())))
+        rec, store = self.reconciler, self.reconciler.store
+        live = _or_unreachable(lambda: store.live_fingerprint(rec.scope)) if store else None
+        names = tuple(actors.named_actors(self._watched_namespaces()))
+        return (_or_unreachable(self.graph.version), live, names)
 
     def _watched_namespaces(self) -> set[str]:
         rec = self.reconciler
@@ -129,6 +121,15 @@ class Tier0Manager:
             p = self.last_report.plan
             spaces |= {a.namespace for a in p.actions} | {e.namespace for e in p.in_sync}
         return spaces
+
+    def prune_audit(self) -> int:
+        """Runs deleted past the audit retention, in bounded batches; a failure only logs."""
+        store = self.reconciler.store
+        try:
+            return store.prune_history() if store is not None else 0
+        except Exception as exc:
+            log.warning("pruning the reconcile history failed: %s", exc)
+            return 0
 
     # ------------------------------------------------------------------ watch
     def start_graph_reconciler(self, interval: float = 15.0) -> None:
@@ -165,7 +166,7 @@ class Tier0Manager:
 
     def _watch(self, interval: float) -> None:
         last_token: tuple[Any, ...] | None = None
-        next_full = 0.0
+        next_full = next_prune = 0.0
         while not self._stop.is_set():
             started = time.monotonic()
             token = self._timed("change check", self.change_token, SLOW_CHECK_S)
@@ -175,6 +176,9 @@ class Tier0Manager:
                 last_token = token
                 self._timed("reconcile pass", self._watch_pass, interval)
                 next_full = time.monotonic() + interval
+            if time.monotonic() >= next_prune:  # the first right after the first pass
+                self._timed("audit prune", self.prune_audit, SLOW_CHECK_S)
+                next_prune = time.monotonic() + PRUNE_EVERY_S
             self._stop.wait(max(0.0, CHECK_EVERY_S - (time.monotonic() - started)))
 
     def _watch_pass(self) -> None:
@@ -187,7 +191,7 @@ class Tier0Manager:
             self.last_error = str(exc)
             log.info("standing by: %s", exc)
 
-    def _timed(self, what: str, fn: Any, slow_s: float) -> Any:
+    def _timed(self, what: str, fn: Callable[[], Any], slow_s: float) -> Any:
         """Run one step; never raise; warn when it took longer than ``slow_s``."""
         start = time.monotonic()
         try:
@@ -207,21 +211,15 @@ class Tier0Manager:
         """The router of this manager's graph, registry (``pg_dsn``) and namespace.
 
         One per manager, so in-flight counts and caches are shared by all of its callers;
-        made again when the graph is replaced. Without a DSN, liveness comes from Ray alone.
+        made again when the graph is replaced. It reads the live set through the reconciler's
+        registry client (one pool per manager); without a DSN, liveness comes from Ray alone.
         """
         with self._router_lock:
-            if self.graph is None:
-                raise ConfigError("no graph attached: call attach_graph(client) first")
-            if self._router is None or self._router.graph is not self.graph:
-                namespace = self.namespace or self.settings.namespace
-                live: RegistryLive | None = None
-                if self.pg_dsn:
-                    if self._registry is None:
-                        from seedcore_thin.registry import Registry
-
-                        self._registry = Registry(self.pg_dsn)
-                    live = RegistryLive(self._registry, namespace)
-                self._router = Router(self.graph, live, namespace=namespace)
+            graph, rec = self._attached(), self.reconciler
+            if self._router is None or self._router.graph is not graph:
+                ns = rec.default_namespace
+                live = RegistryLive(rec.store.registry, ns) if rec.store is not None else None
+                self._router = Router(graph, live, namespace=ns)
             return self._router
 
     def execute_task_on_graph_best(self, task: Any) -> Any:
@@ -235,20 +233,23 @@ class Tier0Manager:
     def list_agents(self) -> list[str]:
         """The ids of the attached graph's valid agent specs, sorted (SeedCore's tier0
         ``list_agents()`` also returned ids); ``self.graph.list_agent_specs()`` has the rest."""
-        if self.graph is None:
-            raise ConfigError("no graph attached: call attach_graph(client) first")
-        return [spec.agent_id for spec in self.graph.list_agent_specs()]
+        return [spec.agent_id for spec in self._attached().list_agent_specs()]
 
     def close(self) -> None:
         self.stop_graph_reconciler()
         with self._router_lock:
             self._router = None
-            if self._registry is not None:
-                self._registry.close()
-                self._registry = None
         if self._reconciler is not None:
             self._reconciler.close()
             self._reconciler = None
+
+
+def _or_unreachable(read: Callable[[], Any]) -> Any:
+    """A change-token part: the value read, or a marker that changes when the error does."""
+    try:
+        return read()
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
 
 
 _manager: Tier0Manager | None = None

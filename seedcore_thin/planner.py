@@ -7,8 +7,8 @@ out; the CLI prints ``Plan.to_json()``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 ActionKind = Literal["create", "replace", "remove", "archive"]
@@ -18,11 +18,21 @@ RELAY_NAME = "seedcore-heartbeat-relay"
 LOCK_NAME = "seedcore-reconcile-lock"
 RESERVED_NAMES = frozenset({RELAY_NAME, LOCK_NAME})
 
+# The safety rules, named in every step they hold back (docs/architecture.md lists them).
 RULE_GRAPH_UNREACHABLE = "graph_unreachable"
 RULE_EMPTY_GRAPH = "empty_graph"
 RULE_MASS_REMOVAL = "mass_removal"
 RULE_BACKOFF = "backoff"
 RULE_UNMANAGED_NAME = "unmanaged_name_conflict"
+
+BUCKETS = ("create", "replace", "remove", "archive", "in_sync", "pending", "held_back", "invalid")
+CONFLICT = "unmanaged actor holds the agent's name"
+
+
+def _set_fields(item: Any) -> dict[str, Any]:
+    """The fields that carry a value, without the spec: a step as the CLI and audit store it."""
+    values = ((f.name, getattr(item, f.name)) for f in fields(item) if f.name != "spec")
+    return {name: value for name, value in values if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,9 @@ class InvalidEntry:
     reason: str
     namespace: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Action:
@@ -79,16 +92,8 @@ class Action:
         return (self.namespace, self.agent_id)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "agent_id": self.agent_id,
-            "namespace": self.namespace,
-            "action": self.kind,
-            "reason": self.reason,
-        }
-        if self.spec_hash is not None:
-            out["spec_hash"] = self.spec_hash
-        if self.old_spec_hash is not None:
-            out["old_spec_hash"] = self.old_spec_hash
+        out = _set_fields(self)
+        out["action"] = out.pop("kind")
         return out
 
 
@@ -102,12 +107,7 @@ class Entry:
     reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"agent_id": self.agent_id, "namespace": self.namespace}
-        if self.spec_hash is not None:
-            out["spec_hash"] = self.spec_hash
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return out
+        return _set_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +119,7 @@ class HeldBack:
     reason: str
 
     def to_json(self) -> dict[str, Any]:
-        out = self.action.to_json()
-        out.update(rule=self.rule, reason=self.reason)
-        return out
+        return {**self.action.to_json(), "rule": self.rule, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -148,37 +146,12 @@ class Plan:
         return bool(self.actions)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "create": [a.to_json() for a in self.create],
-            "replace": [a.to_json() for a in self.replace],
-            "remove": [a.to_json() for a in self.remove],
-            "archive": [a.to_json() for a in self.archive],
-            "in_sync": [e.to_json() for e in self.in_sync],
-            "pending": [e.to_json() for e in self.pending],
-            "held_back": [h.to_json() for h in self.held_back],
-            "invalid": [
-                {
-                    "agent_id": i.agent_id,
-                    "namespace": i.namespace,
-                    "field": i.field,
-                    "reason": i.reason,
-                }
-                for i in self.invalid
-            ],
-            "graph_reachable": self.graph_reachable,
-        }
+        out: dict[str, Any] = {b: [x.to_json() for x in getattr(self, b)] for b in BUCKETS}
+        out["graph_reachable"] = self.graph_reachable
+        return out
 
     def summary(self) -> dict[str, int]:
-        return {
-            "create": len(self.create),
-            "replace": len(self.replace),
-            "remove": len(self.remove),
-            "archive": len(self.archive),
-            "in_sync": len(self.in_sync),
-            "pending": len(self.pending),
-            "held_back": len(self.held_back),
-            "invalid": len(self.invalid),
-        }
+        return {b: len(getattr(self, b)) for b in BUCKETS}
 
 
 def _sorted(items: Iterable[Any]) -> tuple[Any, ...]:
@@ -195,7 +168,6 @@ def plan(
     allow_mass_removal: bool = False,
     mass_removal_share: float = 0.5,
     backoff: Mapping[tuple[str, str], str] | None = None,
-    reserved: Collection[str] = RESERVED_NAMES,
 ) -> Plan:
     """Compare desired agents with actual actors, keyed by (namespace, agent id).
 
@@ -211,17 +183,12 @@ def plan(
     want: dict[tuple[str, str], Desired] = {}
     for d in desired:
         key = (d.namespace, d.agent_id)
-        if d.agent_id in reserved:
-            invalid_list.append(
-                InvalidEntry(d.agent_id, "agent_id", "name is reserved", d.namespace)
-            )
-        elif key in want:
-            invalid_list.append(
-                InvalidEntry(d.agent_id, "agent_id", "duplicate agent id", d.namespace)
-            )
+        clash = "name is reserved" if d.agent_id in RESERVED_NAMES else "duplicate agent id"
+        if d.agent_id in RESERVED_NAMES or key in want:
+            invalid_list.append(InvalidEntry(d.agent_id, "agent_id", clash, d.namespace))
         else:
             want[key] = d
-    have = {(a.namespace, a.agent_id): a for a in actual if a.agent_id not in reserved}
+    have = {(a.namespace, a.agent_id): a for a in actual if a.agent_id not in RESERVED_NAMES}
 
     create: list[Action] = []
     replace: list[Action] = []
@@ -231,99 +198,66 @@ def plan(
     pending: list[Entry] = []
     held: list[HeldBack] = []
 
-    def ask(action: Action, out: list[Action]) -> None:
-        why = backoff.get(action.key)
-        if why is None:
-            out.append(action)
+    def start(d: Desired, kind: ActionKind, reason: str, old_hash: str | None = None) -> None:
+        """Ask for a create or replace, unless the agent is in retry backoff."""
+        action = Action(kind, d.agent_id, d.namespace, reason, d.spec_hash, old_hash, d.spec)
+        wait = backoff.get(action.key)
+        if wait is not None:
+            held.append(HeldBack(action, RULE_BACKOFF, wait))
         else:
-            held.append(HeldBack(action, RULE_BACKOFF, why))
+            (create if kind == "create" else replace).append(action)
 
     for key, d in want.items():
         a = have.get(key)
         if a is None:
-            ask(
-                Action("create", d.agent_id, d.namespace, "missing", d.spec_hash, None, d.spec),
-                create,
-            )
+            start(d, "create", "missing")
+        elif not a.managed and strict:
+            archive.append(Action("archive", a.agent_id, a.namespace, CONFLICT))
+            start(d, "create", "name freed by archive")
         elif not a.managed:
-            conflict = Action(
-                "archive", a.agent_id, a.namespace, "unmanaged actor holds the agent's name"
-            )
-            if strict:
-                archive.append(conflict)
-                ask(
-                    Action(
-                        "create",
-                        d.agent_id,
-                        d.namespace,
-                        "name freed by archive",
-                        d.spec_hash,
-                        None,
-                        d.spec,
-                    ),
-                    create,
-                )
-            else:
-                held.append(
-                    HeldBack(
-                        conflict,
-                        RULE_UNMANAGED_NAME,
-                        "an unmanaged actor holds this name; use strict mode",
-                    )
-                )
+            why = "an unmanaged actor holds this name; use strict mode"
+            conflict = Action("archive", a.agent_id, a.namespace, CONFLICT)
+            held.append(HeldBack(conflict, RULE_UNMANAGED_NAME, why))
         elif a.spec_hash is None:
-            pending.append(
-                Entry(d.agent_id, d.namespace, d.spec_hash, a.reason or "not answering yet")
-            )
+            reason = a.reason or "not answering yet"
+            pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, reason))
         elif a.spec_hash != d.spec_hash:
-            ask(
-                Action(
-                    "replace",
-                    d.agent_id,
-                    d.namespace,
-                    "spec changed",
-                    d.spec_hash,
-                    a.spec_hash,
-                    d.spec,
-                ),
-                replace,
-            )
+            start(d, "replace", "spec changed", a.spec_hash)
         elif a.state == "pending":
             pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, a.reason or "pending"))
         else:
             in_sync.append(Entry(d.agent_id, d.namespace, d.spec_hash))
 
-    managed_total = 0
     for key, a in have.items():
-        managed_total += a.managed
         if key in want or a.agent_id in protected:
             continue
         if a.managed:
-            removals.append(
-                Action("remove", a.agent_id, a.namespace, "agent left the graph", None, a.spec_hash)
-            )
+            gone = "agent left the graph"
+            removals.append(Action("remove", a.agent_id, a.namespace, gone, None, a.spec_hash))
         elif strict:
-            archive.append(
-                Action("archive", a.agent_id, a.namespace, "unmanaged actor (strict mode)")
-            )
+            why = "unmanaged actor (strict mode)"
+            archive.append(Action("archive", a.agent_id, a.namespace, why))
 
-    rule, why = _removal_rule(
-        n_removals=len(removals),
-        n_archives=len(archive),
-        n_managed=managed_total,
-        n_valid=len(want),
-        graph_reachable=graph_reachable,
-        allow_mass_removal=allow_mass_removal,
-        share=mass_removal_share,
-    )
-    if rule is not None:
-        held.extend(HeldBack(r, rule, why) for r in removals)
-        held.extend(HeldBack(r, rule, why) for r in archive)
+    # The safety rules that hold every removal and archive of this pass back. The share
+    # counts managed actors only: archiving unmanaged ones is what strict mode asks for.
+    n_managed = sum(a.managed for a in have.values())
+    too_many = len(removals) > mass_removal_share * max(n_managed, 1)
+    rule: tuple[str, str] | None = None
+    if not graph_reachable:
+        rule = RULE_GRAPH_UNREACHABLE, "the graph is unreachable: nothing is removed"
+    elif not allow_mass_removal and not want:
+        rule = RULE_EMPTY_GRAPH, "the graph returned no agents; pass --allow-mass-removal"
+    elif not allow_mass_removal and removals and too_many:
+        why = f"{len(removals)} removals exceed {mass_removal_share:.0%} of {n_managed} managed"
+        rule = RULE_MASS_REMOVAL, f"{why} actors; pass --allow-mass-removal"
+    if rule is not None and (removals or archive):
+        name, why = rule
+        held.extend(HeldBack(r, name, why) for r in removals + archive)
         removals, archive = [], []
         # a create that needed an archived name must wait for the archive
         freed = {x.action.key for x in held if x.action.kind == "archive"}
         waits = "waits for the unmanaged actor holding its name to be archived"
-        held.extend(HeldBack(c, rule, waits) for c in create if c.key in freed)
+        held.extend(HeldBack(c, name, waits) for c in create if c.key in freed)
         create = [c for c in create if c.key not in freed]
 
     return Plan(
@@ -333,39 +267,7 @@ def plan(
         archive=_sorted(archive),
         in_sync=_sorted(in_sync),
         pending=_sorted(pending),
-        held_back=tuple(sorted(held, key=lambda h: (h.action.namespace, h.action.agent_id))),
+        held_back=tuple(sorted(held, key=lambda h: h.action.key)),
         invalid=tuple(invalid_list),
         graph_reachable=graph_reachable,
     )
-
-
-def _removal_rule(
-    *,
-    n_removals: int,
-    n_archives: int,
-    n_managed: int,
-    n_valid: int,
-    graph_reachable: bool,
-    allow_mass_removal: bool,
-    share: float,
-) -> tuple[str | None, str]:
-    """Which safety rule, if any, withholds this pass's removals.
-
-    The share counts removals of managed actors only: archiving unmanaged actors is what
-    an operator asked for by turning strict mode on.
-    """
-    if n_removals + n_archives == 0:
-        return None, ""
-    if not graph_reachable:
-        return RULE_GRAPH_UNREACHABLE, "the graph is unreachable: nothing is removed"
-    if allow_mass_removal:
-        return None, ""
-    if n_valid == 0:
-        return RULE_EMPTY_GRAPH, "the graph returned no agents; pass --allow-mass-removal"
-    if n_removals and n_removals > share * max(n_managed, 1):
-        return (
-            RULE_MASS_REMOVAL,
-            f"{n_removals} removals exceed {share:.0%} of {n_managed} managed actors; "
-            "pass --allow-mass-removal",
-        )
-    return None, ""

@@ -1,20 +1,13 @@
 """Carries a plan out on Ray: leader lock, persisted intent, bounded concurrency, audit.
 
 Level-triggered: every pass reads the desired state (graph) and the actual state (Ray's named
-actors, asked to describe themselves) afresh, so a pass that died half way is simply finished
-by the next one. Decisions are the planner's; SQL lives in ``sql/``; this module only
-sequences the I/O:
-
-1. take the leader lease (PostgreSQL, epoch-fenced; a Ray named-actor lock when the registry
-   is down) - a second reconciler gets ``LeaderLockHeld`` naming the holder;
-2. read desired and actual state, plan;
-3. persist the intent (``begin_run`` writes every step as planned) before touching Ray;
-4. run the steps in a bounded thread pool; each failure is isolated, recorded, and retried
-   on a later pass after a backoff;
-5. close the bookkeeping last (``finish_run``), hand new agents to the heartbeat relay.
-
-Registry down: Ray is the source of truth for what runs, so the pass still converges; only
-audit, lease and backoff history are skipped (with a warning).
+actors, asked to describe themselves) afresh, so a pass that died half way is finished by the
+next one. Decisions are the planner's and SQL lives in ``sql/``; this module sequences the I/O
+(``apply`` reads as the list): the intent is persisted (``begin_run``) before Ray is touched,
+steps run in a bounded pool with each failure isolated, recorded and retried after a backoff,
+and the bookkeeping is closed last. The leader lock is a PostgreSQL lease fenced by the
+cluster epoch, or a Ray named actor while the registry is down; then Ray alone says what runs
+and the audit, lease and backoff history are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -37,9 +30,11 @@ from seedcore_thin.specs import AgentSpec
 log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACE = "seedcore-system"
+DESCRIBE_TIMEOUT_S = 2.0
 # Registry down: a failed agent waits this long before its next try. The growing backoff
 # (base, cap, formula) is seedcore.reconcile_backoff's alone, over the audit history.
 OFFLINE_RETRY_S = 30.0
+NOT_ANSWERING = "not answering yet (starting, or waiting for resources)"
 
 Progress = Callable[[int, int, "Outcome"], None]
 
@@ -57,11 +52,8 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         out = {**self.action.to_json(), "outcome": self.outcome, "duration_ms": self.duration_ms}
-        if self.error:
-            out["error"] = self.error
-        if "pending_reason" in self.detail:
-            out["pending_reason"] = self.detail["pending_reason"]
-        return out
+        more = {"error": self.error, "pending_reason": self.detail.get("pending_reason")}
+        return out | {key: value for key, value in more.items() if value}
 
 
 @dataclass
@@ -82,14 +74,12 @@ class ApplyReport:
     def ok(self) -> bool:
         return not self.failed and self.status != "failed"
 
+    def skip(self, steps: Iterable[Action], lost: str) -> None:
+        self.outcomes += [Outcome(a, "skipped", f"lease lost: {lost}") for a in steps]
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "run_id": self.run_id,
-            "plan": self.plan.to_json(),
-            "outcomes": [o.to_json() for o in self.outcomes],
-            "warnings": list(self.warnings),
-        }
+        outcomes = [o.to_json() for o in self.outcomes]
+        return {**vars(self), "plan": self.plan.to_json(), "outcomes": outcomes}
 
 
 class Reconciler:
@@ -108,7 +98,6 @@ class Reconciler:
         beat_sec: float = 5.0,
         concurrency: int = 16,
         ready_timeout_s: float = 60.0,
-        describe_timeout_s: float = 2.0,
         lease_ttl_s: float = 30.0,
         holder: str | None = None,
     ) -> None:
@@ -121,18 +110,25 @@ class Reconciler:
         self.beat_sec = beat_sec
         self.concurrency = max(1, concurrency)
         self.ready_timeout_s = ready_timeout_s
-        self.describe_timeout_s = describe_timeout_s
         self.holder = holder or default_holder()
         self.pg_dsn = pg_dsn
-        self.store = (
-            AuditStore(Registry(pg_dsn, max_size=2), holder=self.holder, lease_ttl=lease_ttl_s)
-            if pg_dsn
-            else None
-        )
+        self.store: AuditStore | None = None
+        if pg_dsn:
+            self.store = AuditStore(Registry(pg_dsn), holder=self.holder, lease_ttl=lease_ttl_s)
         self._ray_lock: Any = None
         # Memory of this process, for when PostgreSQL is down.
         self._deployed: dict[tuple[str, str], str] = {}
         self._failures: dict[tuple[str, str], tuple[int, float, str]] = {}
+
+    def _from_store(self, what: str, call: Callable[[AuditStore], Any], default: Any) -> Any:
+        """``call(store)``, or ``default`` when there is no registry or it is down."""
+        if self.store is None:
+            return default
+        try:
+            return call(self.store)
+        except RegistryUnavailable as exc:
+            log.warning("registry unavailable for %s: %s", what, exc)
+            return default
 
     # ------------------------------------------------------------------ state
     def read_desired(self) -> tuple[list[Desired], list[InvalidEntry], bool]:
@@ -151,72 +147,45 @@ class Reconciler:
             desired = [d for d in desired if d.namespace == self.scope]
         return desired, invalid, True
 
-    def _store_call(self, what: str, fn: Callable[[], Any], default: Any) -> Any:
-        if self.store is None:
-            return default
-        try:
-            return fn()
-        except RegistryUnavailable as exc:
-            log.warning("registry unavailable for %s: %s", what, exc)
-            return default
-
     def read_actual(self, desired: Iterable[Desired]) -> list[Actual]:
         """Named actors in scope, from Ray itself (works with the registry down)."""
         want = {(d.namespace, d.agent_id): d for d in desired}
         deployed = dict(self._deployed)
-        store = self.store
-        if store is not None:
-            deployed.update(self._store_call("deployed", lambda: store.deployed(self.scope), {}))
+        deployed.update(self._from_store("deployed", lambda s: s.deployed(self.scope), {}))
+        spaces = {ns for ns, _ in [*want, *deployed]} | {self.default_namespace}
         if self.scope is not None:
             spaces = {self.scope}
-        else:
-            spaces = {ns for ns, _ in want} | {ns for ns, _ in deployed} | {self.default_namespace}
         totals = actors.cluster_totals()
-        unplaceable = {
-            key
+        unplaceable = {  # known to need what the cluster lacks: pending, not waited for
+            key: problem
             for key, d in want.items()
-            if isinstance(d.spec, AgentSpec) and actors.placement_problem(d.spec, totals)
+            if isinstance(d.spec, AgentSpec)
+            and (problem := actors.placement_problem(d.spec, totals))
         }
         out: list[Actual] = []
         for found in actors.describe_all(
-            actors.named_actors(spaces),
-            timeout_s=self.describe_timeout_s,
-            unplaceable=unplaceable,
+            actors.named_actors(spaces), timeout_s=DESCRIBE_TIMEOUT_S, unplaceable=unplaceable
         ):
-            key = (found.namespace, found.name)
+            name, ns = found.name, found.namespace
             if found.info is not None:
-                out.append(Actual(found.name, found.namespace, found.info.get("spec_hash"), True))
+                out.append(Actual(name, ns, found.info.get("spec_hash"), True))
             elif found.foreign:
-                out.append(Actual(found.name, found.namespace, None, False))
-            elif key in deployed or key in want:
-                d = want.get(key)
-                spec = d.spec if d is not None else None
-                reason = (
-                    actors.placement_problem(spec, totals) if isinstance(spec, AgentSpec) else None
-                )
-                out.append(
-                    Actual(
-                        found.name,
-                        found.namespace,
-                        deployed.get(key),
-                        True,
-                        "pending",
-                        reason or "not answering yet (starting, or waiting for resources)",
-                    )
-                )
+                out.append(Actual(name, ns, None, False))
+            elif (ns, name) in deployed or (ns, name) in want:
+                reason = unplaceable.get((ns, name), NOT_ANSWERING)
+                out.append(Actual(name, ns, deployed.get((ns, name)), True, "pending", reason))
             # else: an unknown actor that does not answer: never touched on a guess
         return out
 
     def _backoff(self) -> dict[tuple[str, str], str]:
+        """Agents waiting after a failure: this process's memory, then SQL's backoff."""
         now = time.monotonic()
         waits = {
             key: f"failed {n} time(s), retry in {until - now:.0f} s: {err}"
             for key, (n, until, err) in self._failures.items()
             if until > now
         }
-        store = self.store
-        if store is not None:
-            waits.update(self._store_call("backoff", lambda: store.backoff(self.scope), {}))
+        waits.update(self._from_store("backoff", lambda s: s.backoff(self.scope), {}))
         return waits
 
     def plan(self) -> Plan:
@@ -245,9 +214,20 @@ class Reconciler:
         if self._ray_lock is None:
             self._ray_lock = actors.take_lock(LOCK_NAME, SYSTEM_NAMESPACE, self.holder)
 
+    def _renew(self) -> str | None:
+        """Extend the lease mid-apply; returns why it was lost, if it was."""
+        if self.store is None or self.store.lease is None:
+            return None
+        try:
+            self.store.acquire()
+        except (LeaderLockHeld, LeaseLost) as exc:
+            return str(exc)
+        except RegistryUnavailable as exc:
+            log.warning("could not renew the lease, registry unavailable: %s", exc)
+        return None
+
     def release(self) -> None:
-        if self.store is not None:
-            self._store_call("release lease", self.store.release, False)
+        self._from_store("release lease", AuditStore.release, False)
         if self._ray_lock is not None:
             actors.kill_handle(self._ray_lock)
             self._ray_lock = None
@@ -272,107 +252,83 @@ class Reconciler:
     def apply(self, the_plan: Plan, *, progress: Progress | None = None) -> ApplyReport:
         """Carry ``the_plan`` out; call with the lock held (``reconcile`` does)."""
         report = ApplyReport(the_plan)
-        steps = list(the_plan.actions)
         relays = self._relays(the_plan)
-        store = self.store
-        if store is not None and store.lease is not None and steps:
-            try:
-                report.run_id = store.begin_run(
-                    the_plan.to_json(), scope=self.scope, strict=self.strict
-                )
-            except RegistryUnavailable as exc:
-                report.warnings.append(f"audit skipped, registry unavailable: {exc}")
-        elif steps and store is not None:
-            report.warnings.append("audit skipped: no lease in PostgreSQL (registry down)")
-
-        lost: str | None = None
-        totals = actors.cluster_totals()  # once per pass: every create checks placement
-        # archive and remove free names that creates may need: run them first
-        first = [a for a in steps if a.kind in ("archive", "remove")]
-        then = [a for a in steps if a.kind not in ("archive", "remove")]
-        for batch in (first, then):
-            if lost is None:
-                lost = self._run_batch(batch, report, progress, totals)
-            else:
-                for action in batch:
-                    report.outcomes.append(Outcome(action, "skipped", f"lease lost: {lost}"))
-
-        if report.run_id is not None and store is not None:
-            try:
-                report.status = store.finish_run(report.run_id, error=lost)
-            except SeedcoreError as exc:
-                report.warnings.append(f"could not close audit run {report.run_id}: {exc}")
-        else:
-            report.status = "failed" if lost else ("partial" if report.failed else "succeeded")
+        self._begin_audit(report)  # intent first
+        lost = self._run_steps(report, progress)
+        self._finish_audit(report, lost)  # bookkeeping last
         self._hand_to_relays(relays, report)
         return report
 
-    def _run_batch(
-        self,
-        batch: list[Action],
-        report: ApplyReport,
-        progress: Progress | None,
-        totals: dict[str, float],
-    ) -> str | None:
-        """Run steps with bounded concurrency; renew the lease while waiting. Lost -> why."""
-        if not batch:
-            return None
-        total = len(report.plan.actions)
-        renew_every = (self.store.lease_ttl / 3) if self.store else 3600.0
+    def _begin_audit(self, report: ApplyReport) -> None:
+        """Persist the plan and every step as planned (a fenced lease raises: nothing runs)."""
+        if self.store is None or not report.plan.has_changes:
+            return
+        if self.store.lease is None:  # the Ray fallback lock leads
+            report.warnings.append("audit skipped: no lease in PostgreSQL (registry down)")
+            return
+        try:
+            plan_json = report.plan.to_json()
+            report.run_id = self.store.begin_run(plan_json, scope=self.scope, strict=self.strict)
+        except RegistryUnavailable as exc:
+            report.warnings.append(f"audit skipped, registry unavailable: {exc}")
+
+    def _finish_audit(self, report: ApplyReport, lost: str | None) -> None:
+        if report.run_id is not None and self.store is not None:
+            try:
+                report.status = self.store.finish_run(report.run_id, error=lost)
+                return
+            except SeedcoreError as exc:
+                report.warnings.append(f"could not close audit run {report.run_id}: {exc}")
+        report.status = "failed" if lost else ("partial" if report.failed else "succeeded")
+
+    def _run_steps(self, report: ApplyReport, progress: Progress | None) -> str | None:
+        """Run the steps with bounded concurrency, renewing the lease while waiting.
+
+        Archives and removals go first (they free names that creates may need). Returns why
+        the lease was lost, if it was: the steps not yet started are then skipped.
+        """
+        steps = report.plan.actions
+        n_first = len(report.plan.archive) + len(report.plan.remove)
+        totals = actors.cluster_totals()  # once per pass: every create checks placement
+        renew_every = self.store.lease_ttl / 3 if self.store else 3600.0
         next_renew = time.monotonic() + renew_every
         lost: str | None = None
-        with ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="reconcile"
-        ) as pool:
-            futures: dict[Future[Outcome], Action] = {
-                pool.submit(self._step, a, totals): a for a in batch
-            }
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=renew_every, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    outcome = fut.result()
-                    report.outcomes.append(outcome)
-                    if lost is None:
-                        lost = self._record(report, outcome)
-                    if progress is not None:
-                        progress(len(report.outcomes), total, outcome)
-                if lost is None and time.monotonic() >= next_renew:
-                    lost = self._renew()
-                    next_renew = time.monotonic() + renew_every
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="reconcile") as pool:
+            for batch in (steps[:n_first], steps[n_first:]):
                 if lost is not None:
-                    for fut in pending:
-                        fut.cancel()
+                    report.skip(batch, lost)
+                    continue
+                futures: dict[Future[Outcome], Action] = {
+                    pool.submit(self._step, a, totals): a for a in batch
+                }
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, timeout=renew_every, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        outcome = fut.result()
+                        report.outcomes.append(outcome)
+                        if lost is None:
+                            lost = self._record(report, outcome)
+                        if progress is not None:
+                            progress(len(report.outcomes), len(steps), outcome)
+                    if lost is None and time.monotonic() >= next_renew:
+                        lost = self._renew()
+                        next_renew = time.monotonic() + renew_every
+                    if lost is not None:
+                        cancelled = {f for f in pending if f.cancel()}
+                        report.skip((futures[f] for f in cancelled), lost)
+                        pending -= cancelled
         return lost
-
-    def _renew(self) -> str | None:
-        store = self.store
-        if store is None or store.lease is None:
-            return None
-        try:
-            store.acquire()
-        except (LeaderLockHeld, LeaseLost) as exc:
-            return str(exc)
-        except RegistryUnavailable as exc:
-            log.warning("could not renew the lease, registry unavailable: %s", exc)
-        return None
 
     def _record(self, report: ApplyReport, outcome: Outcome) -> str | None:
         """Remember the outcome (memory + audit); returns why we must stop, if we must."""
         a = outcome.action
         lost, audited = None, False
         if report.run_id is not None and self.store is not None:
+            step = {"kind": a.kind, "namespace": a.namespace, "agent_id": a.agent_id}
+            result = {"outcome": outcome.outcome, "error": outcome.error, "detail": outcome.detail}
             try:
-                self.store.record(
-                    report.run_id,
-                    kind=a.kind,
-                    namespace=a.namespace,
-                    agent_id=a.agent_id,
-                    outcome=outcome.outcome,
-                    error=outcome.error,
-                    detail=outcome.detail,
-                    duration_ms=outcome.duration_ms,
-                )
+                self.store.record(report.run_id, **step, **result, duration_ms=outcome.duration_ms)
                 audited = True
             except LeaseLost as exc:
                 lost = str(exc)
@@ -390,11 +346,12 @@ class Reconciler:
                 self._deployed.pop(a.key, None)
         return lost
 
+    # ------------------------------------------------------------------ one step
     def _step(self, action: Action, totals: dict[str, float]) -> Outcome:
         """One step, isolated: any exception becomes a failed outcome."""
         start = time.monotonic()
+        info, error = None, None
         try:
-            info = None
             if action.kind == "create":
                 result, detail, info = self._start(action, totals)
             elif action.kind == "replace":
@@ -404,22 +361,21 @@ class Reconciler:
                 gone = actors.kill(action.agent_id, action.namespace)
                 result, detail = "succeeded", {"was_running": gone}
             else:  # archive: keep what the actor says about itself, then kill it
-                result, detail = "succeeded", {"archived": self._describe(action)}
+                where = [(action.namespace, action.agent_id)]
+                found = actors.describe_all(where, timeout_s=DESCRIBE_TIMEOUT_S)
+                said = dict(found[0].info or {}) if found else {}
+                archived = {"namespace": action.namespace, "name": action.agent_id, **said}
+                result, detail = "succeeded", {"archived": archived}
                 actors.kill(action.agent_id, action.namespace)
-            error = None
         except Exception as exc:
             result, detail, error = "failed", {}, f"{type(exc).__name__}: {exc}"
         ms = int((time.monotonic() - start) * 1000)
         return Outcome(action, result, error, detail, ms, info)
 
-    def _describe(self, action: Action) -> dict[str, Any]:
-        found = actors.describe_all([(action.namespace, action.agent_id)], timeout_s=2.0)
-        info = found[0].info if found and found[0].info else {}
-        return {"namespace": action.namespace, "name": action.agent_id, **dict(info)}
-
     def _start(
         self, action: Action, totals: dict[str, float]
     ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """Create the actor (or adopt the one a previous pass made) and wait until placed."""
         spec = action.spec
         if not isinstance(spec, AgentSpec):
             raise SeedcoreError(f"no spec to start {action.agent_id}")
@@ -427,11 +383,8 @@ class Reconciler:
             handle = actors.create_agent(spec, action.namespace)
         except ValueError:  # the name exists: a previous pass (or a race) created it
             handle = actors.lookup(action.agent_id, action.namespace)
-            found = actors.describe_all([(action.namespace, action.agent_id)], timeout_s=2.0)
-            if handle is None or not found or found[0].info is None:
+            if handle is None:
                 raise
-            if found[0].info.get("spec_hash") != action.spec_hash:
-                raise SeedcoreError(f"{action.agent_id} exists with another spec") from None
         problem = actors.placement_problem(spec, totals)
         if problem is not None:
             return "pending", {"pending_reason": problem}, None
@@ -439,8 +392,11 @@ class Reconciler:
         if info is None:
             reason = f"not placed within {self.ready_timeout_s:g} s (cluster busy?)"
             return "pending", {"pending_reason": reason}, None
+        if info.get("spec_hash") != action.spec_hash:  # adopted, but from another spec
+            raise SeedcoreError(f"{action.agent_id} exists with another spec")
         return "succeeded", {"instance_id": info["instance_id"]}, info
 
+    # ------------------------------------------------------------------ heartbeat relays
     def _relays(self, the_plan: Plan) -> dict[str, Any]:
         """Each namespace with agents gets a heartbeat relay (started, not waited for)."""
         if not self.pg_dsn:

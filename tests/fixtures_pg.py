@@ -12,6 +12,7 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,25 @@ def admin_registry(dsn: str, **options: Any) -> Registry:
 def as_role(dsn: str, role: str) -> str:
     """The same DSN, but every session runs ``SET ROLE role`` at login."""
     return conninfo.make_conninfo(dsn, options=f"-c role={role}")
+
+
+def seed_finished_runs(dsn: str, n: int, *, days_ago: float) -> list[int]:
+    """``n`` empty, finished reconcile runs started ``days_ago`` (a past lease holder's)."""
+    at = datetime.now(UTC) - timedelta(days=days_ago)
+    with admin_registry(dsn) as reg:
+        lease = reg.call(
+            "acquire_lease", holder="past", ttl=timedelta(hours=1), name="reconciler", now=at
+        )
+        runs = []
+        for i in range(n):
+            run_id = reg.call(
+                "begin_run",
+                holder="past", term=lease["term"], plan={"create": []}, scope=None,
+                strict=False, host="h", pid=1, name="reconciler", now=at + timedelta(minutes=i),
+            )  # fmt: skip
+            reg.call("finish_run", run_id=run_id, error=None, now=at + timedelta(minutes=i))
+            runs.append(int(run_id))
+        return runs
 
 
 @pytest.fixture(scope="session")

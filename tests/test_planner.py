@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seedcore_thin import planner
 from seedcore_thin.planner import (
     RULE_BACKOFF,
     RULE_EMPTY_GRAPH,
@@ -130,6 +133,14 @@ def test_to_json_has_the_cli_keys() -> None:
         assert isinstance(doc[key], list)
         assert all("agent_id" in item for item in doc[key])
     assert doc["create"][0]["agent_id"] == "a" and doc["replace"][0]["reason"] == "spec changed"
+
+
+def test_every_safety_rule_has_its_line_in_the_docs() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "architecture.md").read_text()
+    section = doc.split("\n## Safety rules\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^- `(\w+)`: ", section, re.MULTILINE)
+    rules = [value for name, value in vars(planner).items() if name.startswith("RULE_")]
+    assert sorted(listed) == sorted(rules)
 
 
 # ---------------------------------------------------------------- properties

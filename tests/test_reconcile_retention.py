@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError
+from seedcore_thin.manager import Tier0Manager
 from seedcore_thin.queries import parse_named_sql, sql_dir
 from seedcore_thin.registry import Registry
-from tests.fixtures_pg import admin_registry, as_role
+from tests.fixtures_pg import admin_registry, as_role, seed_finished_runs
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -54,3 +56,27 @@ def test_the_named_query_header_carries_its_shape() -> None:
     assert queries["prune_reconcile_history"].shape == "one"
     assert "prune_reconcile_history(" in queries["prune_reconcile_history"].text
     assert "prune" not in queries["finish_run"].text, "blocks stay apart"
+
+
+def test_the_manager_prunes_past_retention_and_a_failure_only_logs(
+    pg_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the watch loop calls every PRUNE_EVERY_S (tests/test_watch.py checks the cadence)."""
+    runs = seed_finished_runs(pg_dsn, 3, days_ago=45)
+    unused_graph = object()  # pruning reads no graph; the manager only needs one attached
+    manager = Tier0Manager(Settings(pg_dsn=pg_dsn), graph=unused_graph)
+    try:
+        assert manager.prune_audit() == 2, "all but the latest run are past 30 days"
+        assert manager.prune_audit() == 0
+    finally:
+        manager.close()
+    with admin_registry(pg_dsn) as reg:
+        assert [r["run_id"] for r in reg.call("reconcile_runs_recent", limit=10)] == [runs[-1]]
+
+    dead = "postgresql://postgres@127.0.0.1:9/nothing?connect_timeout=1"
+    down = Tier0Manager(Settings(pg_dsn=dead), graph=unused_graph)
+    try:
+        assert down.prune_audit() == 0  # no exception escapes
+    finally:
+        down.close()
+    assert "pruning the reconcile history failed" in caplog.text

@@ -14,6 +14,7 @@ from seedcore_thin.graph import upsert_agent
 from seedcore_thin.manager import Tier0Manager, get_tier0_manager
 from seedcore_thin.specs import AgentSpec
 from tests.fixtures_graph import MockGraph
+from tests.fixtures_pg import admin_registry, seed_finished_runs
 from tests.fixtures_ray import wait_until
 
 pytestmark = pytest.mark.ray
@@ -41,6 +42,15 @@ def test_watch_recreates_killed_agent_follows_graph_and_stops(
     manager = Tier0Manager(
         Settings(pg_dsn=pg_dsn, namespace=ns, beat_sec=1.0), graph=graph, namespace=ns
     )
+    old_runs = seed_finished_runs(pg_dsn, 2, days_ago=45)
+    prunes: list[int] = []  # how many passes were done at each audit prune
+    prune = manager.prune_audit
+
+    def counted_prune() -> int:
+        prunes.append(manager.passes)
+        return prune()
+
+    manager.prune_audit = counted_prune  # type: ignore[method-assign]
     try:
         manager.start_graph_reconciler(interval=INTERVAL)
         loop = manager._thread
@@ -48,6 +58,13 @@ def test_watch_recreates_killed_agent_follows_graph_and_stops(
         assert manager._thread is loop and manager.watching
         wait_until(lambda: set(instances(ns)) == {"w1", "w2"}, 60, "first pass")
         before = instances(ns)
+
+        def old_runs_pruned() -> bool:
+            with admin_registry(pg_dsn) as reg:
+                kept = {r["run_id"] for r in reg.call("reconcile_runs_recent", limit=50)}
+            return kept.isdisjoint(old_runs)
+
+        wait_until(old_runs_pruned, 10, "the audit prune after the first pass")
 
         # the change check costs a few milliseconds (graph version, live set, names)
         costs = []
@@ -75,6 +92,7 @@ def test_watch_recreates_killed_agent_follows_graph_and_stops(
         time.sleep(2.5)
         assert "w2" not in instances(ns) and manager.passes == passes  # really stopped
         assert manager.last_error is None
+        assert prunes == [1], "once, after the first pass, then not again within 10 minutes"
     finally:
         manager.close()
 
