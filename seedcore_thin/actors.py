@@ -24,16 +24,18 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from seedcore_thin import local
+from seedcore_thin.agent import AgentContext, HostedAgent
 from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError, LeaderLockHeld
 from seedcore_thin.planner import RESERVED_NAMES
 from seedcore_thin.specs import AgentSpec
 
 MANAGED_BY = "seedcore_thin"
-# ping must answer while a long task runs, so an agent serves at least two calls at once
-MIN_CONCURRENCY = 2
+# calls an agent's actor serves beside its tasks: probes, describe, stop
+PROBE_SLOTS = 4
 PING_TIMEOUT_S = 2.0
 _K = TypeVar("_K")
+log = logging.getLogger(__name__)
 _connect_lock = threading.Lock()
 
 
@@ -79,46 +81,75 @@ def start_actor(cls: type, name: str, namespace: str, *args: Any, **options: Any
 
 
 class AgentActor:
-    """One agent. Stateless apart from counters: the graph is the source of its spec."""
+    """One agent in a process of its own (dedicated placement): the user's class, hosted.
 
-    def __init__(
-        self, agent_id: str, namespace: str, spec_hash: str, spec: Mapping[str, Any]
-    ) -> None:
-        # the namespace is passed in: the runtime context reports the creating job's one
+    Async, so probes (``ping``, ``describe``) answer while ``setup`` or tasks run; the user's
+    plain methods run in threads (see :mod:`seedcore_thin.agent`)."""
+
+    def __init__(self, namespace: str, spec_hash: str, spec: Mapping[str, Any]) -> None:
         ctx = ray.get_runtime_context()
-        self._info: dict[str, Any] = {
-            "agent_id": agent_id,
-            "namespace": namespace,
-            "instance_id": str(uuid.uuid4()),
-            "spec_hash": spec_hash,
+        self._where = {
             "managed_by": MANAGED_BY,
             "node_id": ctx.get_node_id(),
             "ip_address": ray.util.get_node_ip_address(),
             "pid": os.getpid(),
-            "started_at": time.time(),
             "spec": dict(spec),
         }
-        self._tasks_done = 0
+        self._agent = hosted_agent(spec, namespace, spec_hash)
 
-    def ping(self) -> str:
-        """Cheap liveness probe; returns the instance id."""
-        return str(self._info["instance_id"])
+    async def start(self) -> dict[str, Any]:
+        """Run the agent's ``setup`` once (later calls wait for the same one)."""
+        await self._agent.start()
+        return await self.describe()
 
-    def describe(self) -> dict[str, Any]:
-        """Who this actor is: agent id, instance id, spec hash, marker, node, pid."""
-        return {**self._info, "tasks_done": self._tasks_done}
+    async def ping(self) -> str | None:
+        """The instance id while the agent serves tasks (``alive``), else None: Ray's own
+        discovery routes only to agents whose setup succeeded."""
+        return self._agent.context.instance_id if self._agent.state == "alive" else None
 
-    def execute(self, task: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one task; the thin runtime answers with who ran it and echoes the payload."""
-        self._tasks_done += 1
-        return {
-            "status": "completed",
-            "agent_id": self._info["agent_id"],
-            "instance_id": self._info["instance_id"],
-            "node_id": self._info["node_id"],
-            "task_type": task.get("task_type"),
-            "result": task.get("data"),
-        }
+    async def describe(self) -> dict[str, Any]:
+        """Who this actor is (agent, instance, spec hash, marker, node, pid) and its state."""
+        return {**self._agent.describe(), **self._where}
+
+    async def execute(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        return {**await self._agent.handle(task), "node_id": self._where["node_id"]}
+
+    async def health(self) -> dict[str, Any]:
+        return await self._agent.health()
+
+    async def stop(self, grace_s: float) -> dict[str, Any]:
+        """Drain in-flight tasks (up to ``grace_s``), then the agent's ``shutdown``."""
+        return await self._agent.stop(grace_s)
+
+
+def hosted_agent(spec: Mapping[str, Any], namespace: str, spec_hash: str) -> HostedAgent:
+    """The host of one agent from its spec (as ``AgentSpec.model_dump(mode="json")``)."""
+    context = AgentContext(
+        agent_id=spec["agent_id"],
+        organ_id=spec["organ_id"],
+        namespace=namespace,
+        instance_id=str(uuid.uuid4()),
+        skills=tuple(spec.get("skills", ())),
+        models=tuple(spec.get("models", ())),
+        services=tuple(spec.get("services", ())),
+        params=dict(spec.get("params") or {}),
+        resources=dict(spec.get("resources") or {}),
+    )
+    limit = int(spec.get("max_concurrency", 1))
+    return HostedAgent(context, spec.get("entrypoint"), spec_hash=spec_hash, max_in_flight=limit)
+
+
+def shipped(runtime_env: Mapping[str, Any]) -> dict[str, Any]:
+    """``runtime_env`` with local folders uploaded, as ``ray.init`` does for a job.
+
+    Ray takes local ``working_dir``/``py_modules`` paths only at the job level; for one actor
+    they must be URIs. Uploads are content-addressed, so an unchanged folder is sent once."""
+    from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+    from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
+
+    env = dict(runtime_env)
+    env = upload_py_modules_if_needed(env, include_gitignore=False, logger=log)
+    return upload_working_dir_if_needed(env, include_gitignore=False, logger=log)
 
 
 def namespace_of(spec: AgentSpec, default: str) -> str:
@@ -138,9 +169,10 @@ def create_agent(spec: AgentSpec, namespace: str) -> Any:
         num_gpus=res.num_gpus,
         memory=res.memory_bytes or None,
         resources=dict(res.custom) or None,
-        max_concurrency=max(MIN_CONCURRENCY, spec.max_concurrency),
+        max_concurrency=spec.max_concurrency + PROBE_SLOTS,
+        runtime_env=shipped(spec.runtime_env) if spec.runtime_env else None,
     )
-    return actor.remote(spec.agent_id, namespace, spec.spec_hash(), spec.model_dump(mode="json"))
+    return actor.remote(namespace, spec.spec_hash(), spec.model_dump(mode="json"))
 
 
 def lookup(name: str, namespace: str) -> Any | None:
@@ -228,12 +260,33 @@ def describe_all(
     return found
 
 
-def wait_ready(handle: Any, timeout_s: float) -> dict[str, Any] | None:
-    """The actor's ``describe()``; None on timeout (pending); ``RayActorError`` if it died."""
+def start_agent(handle: Any, timeout_s: float) -> dict[str, Any] | None:
+    """Run the agent's ``setup`` and return its ``describe()`` (state ``alive`` or
+    ``failed``); None when not done within ``timeout_s`` (not placed yet, or a long setup:
+    it goes on). ``RayActorError`` when the actor died (its runtime_env failed, say)."""
     try:
-        return dict(ray.get(handle.describe.remote(), timeout=timeout_s))
+        return dict(ray.get(handle.start.remote(), timeout=timeout_s))
     except GetTimeoutError:
         return None
+
+
+def send_start(name: str, namespace: str) -> None:
+    """Ask an agent to run its setup, without waiting (``start`` is idempotent)."""
+    handle = lookup(name, namespace)
+    if handle is not None:
+        send(handle, "start")
+
+
+def stop_agent(name: str, namespace: str, grace_s: float) -> bool:
+    """Drain and shut the agent down, then kill its actor; False when it was not there."""
+    handle = lookup(name, namespace)
+    if handle is None:
+        return False
+    try:
+        ask(handle, "stop", grace_s, timeout_s=grace_s + PING_TIMEOUT_S + 5)
+    except Exception as exc:  # dead, hung or foreign: killing it is all that is left
+        log.info("%s/%s did not stop cleanly: %s", namespace, name, exc)
+    return kill(name, namespace)
 
 
 def placement_problem(spec: AgentSpec, cluster_totals: Mapping[str, float]) -> str | None:
@@ -316,7 +369,8 @@ class RayDispatcher:
 
     def _ask(self, name: str, namespace: str, method: str, *args: Any, timeout_s: float) -> Any:
         key = (namespace, name)
-        handle = self._handles.get(key) or lookup(name, namespace)
+        cached = self._handles.get(key)
+        handle = cached or lookup(name, namespace)
         if handle is None:
             raise ActorGone(f"Ray has no actor {name!r} in namespace {namespace!r}")
         self._handles[key] = handle
@@ -324,7 +378,10 @@ class RayDispatcher:
             return ask(handle, method, *args, timeout_s=timeout_s)
         except ActorGone:
             self._handles.pop(key, None)
-            raise
+            if cached is None:
+                raise
+        # the kept handle was of an actor since replaced under the same name: ask the new one
+        return self._ask(name, namespace, method, *args, timeout_s=timeout_s)
 
     def execute(
         self, name: str, namespace: str, payload: Mapping[str, Any], timeout_s: float
@@ -333,11 +390,12 @@ class RayDispatcher:
         return self._ask(name, namespace, "execute", dict(payload), timeout_s=timeout_s)
 
     def ping(self, name: str, namespace: str) -> str | None:
-        """The agent's instance id when it answers ``ping`` in time, else None."""
+        """The agent's instance id when it answers ``ping`` in time and serves, else None."""
         try:
-            return str(self._ask(name, namespace, "ping", timeout_s=PING_TIMEOUT_S))
+            answer = self._ask(name, namespace, "ping", timeout_s=PING_TIMEOUT_S)
         except (ActorGone, NoAnswer):
             return None
+        return None if answer is None else str(answer)
 
 
 class _Lock:

@@ -26,6 +26,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -84,11 +85,16 @@ def error_of(exc: BaseException) -> dict[str, str]:
     return {"type": type(exc).__name__, "message": message[:2000]}
 
 
+#: Threads for the users' plain (not ``async``) methods, shared by the agents of a process;
+#: made on demand. Each agent's in-flight limit bounds how many a hung agent can hold.
+_THREADS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="agent")
+
+
 async def _call(fn: Any, *args: Any) -> Any:
     """Await an ``async def``; run a plain function in a thread so the host stays responsive."""
     if inspect.iscoroutinefunction(fn):
         return await fn(*args)
-    result = await asyncio.to_thread(fn, *args)
+    result = await asyncio.get_running_loop().run_in_executor(_THREADS, fn, *args)
     if inspect.isawaitable(result):  # a plain def that returned a coroutine
         return await result
     return result
@@ -123,16 +129,24 @@ class HostedAgent:
         self._idle = asyncio.Event()
         self._idle.set()
         self._impl: Any = None
+        self._setup: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> dict[str, Any]:
-        """Import the class, build it, run ``setup`` once; ``alive`` or ``failed`` after."""
-        if self.state != "starting" or self._impl is not None:
-            return self.describe()
+        """Import the class, build it, run ``setup`` once; ``alive`` or ``failed`` after.
+
+        Idempotent: a second call (a reconciler that lost patience, then came back) waits
+        for the same setup instead of running another."""
+        if self._setup is None:
+            self._setup = asyncio.ensure_future(self._run_setup())
+        await asyncio.shield(self._setup)
+        return self.describe()
+
+    async def _run_setup(self) -> None:
         began = time.monotonic()
         try:
-            cls = load_entrypoint(self.entrypoint)
-            impl = cls()
+            # importing and building run in a thread too: a heavy import must not stall probes
+            impl = await _call(lambda: load_entrypoint(self.entrypoint)())
             setup = getattr(impl, "setup", None)
             if callable(setup):
                 await _call(setup, self.context)
@@ -143,7 +157,6 @@ class HostedAgent:
         else:
             self._impl, self.state = impl, "alive"
         self.setup_s = time.monotonic() - began
-        return self.describe()
 
     async def stop(self, grace_s: float) -> dict[str, Any]:
         """Stop taking tasks, let in-flight ones finish (up to ``grace_s``), then ``shutdown``."""

@@ -53,6 +53,7 @@ class Settings:
     beat_sec: float = 5.0
     strict_reconcile: bool = False
     mass_removal_share: float = 0.5
+    drain_grace_s: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,4 +66,5 @@ class Settings:
             beat_sec=_float("REGISTRY_BEAT_SEC", 5.0),
             strict_reconcile=strict in {"1", "true", "yes", "on"},
             mass_removal_share=_float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5, most=1.0),
+            drain_grace_s=_float("SEEDCORE_DRAIN_GRACE_S", 30.0),
         )

@@ -91,6 +91,14 @@ class LeaderLockHeld(SeedcoreError):
         super().__init__(f"reconcile lock is held by {holder}")
 
 
+class AgentSetupFailed(SeedcoreError):
+    """The user's agent failed to start (import error, ``setup`` raised): never routed."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        self.error_type, self.message = error_type, message
+        super().__init__(f"setup failed: {error_type}: {message}")
+
+
 class DispatchFailed(SeedcoreError):
     """Qualified live agents existed but the task could not be delivered or timed out;
     ``attempts`` lists (agent id, what went wrong) in the order they were tried."""

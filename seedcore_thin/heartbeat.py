@@ -9,6 +9,7 @@ is down never touches the agents: once it answers again, every live agent is reg
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -54,6 +55,13 @@ def _register(registry: Registry, info: Info, epoch: uuid.UUID) -> None:
             "num_gpus": (spec.get("resources") or {}).get("num_gpus", 0),
         },
     )
+
+
+def _set_status(registry: Registry, info: Info, status: str) -> None:
+    with contextlib.suppress(UnknownInstance):  # not registered yet: the next round does
+        registry.call(
+            "set_instance_status", instance_id=uuid.UUID(info["instance_id"]), status=status
+        )
 
 
 class HeartbeatRelay:
@@ -110,19 +118,30 @@ class HeartbeatRelay:
         dead = [before[k] for k in before.keys() - now.keys()]
         return list(now.values()), new, dead
 
-    def _write(self, alive: list[Info], new: list[Info], dead: list[Info]) -> dict[str, Any]:
-        """Register the new, beat the live, mark the dead, and expire the silent now and then."""
+    def _write(self, answered: list[Info], new: list[Info], dead: list[Info]) -> dict[str, Any]:
+        """Register the new, beat the serving, mark the dead, expire the silent now and then.
+
+        The agent's own state decides: ``starting`` (setup running) is registered and kept
+        fresh but never beaten, since a beat makes it ``alive``, i.e. routable; ``draining``
+        is marked so and beaten; ``failed`` or ``dead`` user code is marked dead."""
         registry = self._registry
+        state = {info["instance_id"]: info.get("state", "alive") for info in answered}
+        serving = [i for i in answered if state[i["instance_id"]] in ("alive", "draining")]
+        dead = dead + [i for i in answered if state[i["instance_id"]] in ("failed", "dead")]
         try:
             epoch = registry.call("current_epoch")
-            for info in new:
+            for info in new + [i for i in answered if state[i["instance_id"]] == "starting"]:
                 _register(registry, info, epoch)
-            ids = [uuid.UUID(info["instance_id"]) for info in alive]
+            for info in serving:
+                if state[info["instance_id"]] == "draining":
+                    _set_status(registry, info, "draining")
+            ids = [uuid.UUID(info["instance_id"]) for info in serving]
             accepted = registry.beat_many(ids, epoch)
             # registry back, epoch rotated, expired or revived elsewhere: register all anew
             if accepted < len(ids):
-                for info in alive:
-                    _register(registry, info, epoch)
+                for info in serving:
+                    if state[info["instance_id"]] == "alive":
+                        _register(registry, info, epoch)
                 accepted = registry.beat_many(ids, epoch)
             for info in dead:
                 try:

@@ -58,6 +58,7 @@ class Tier0Manager:
             "allow_mass_removal": allow_mass_removal,
             "mass_removal_share": settings.mass_removal_share,
             "beat_sec": settings.beat_sec,
+            "drain_grace_s": settings.drain_grace_s,
             **reconciler_options,
         }
         self._reconciler: Reconciler | None = None

@@ -58,7 +58,7 @@ class Actual:
     namespace: str
     spec_hash: str | None
     managed: bool
-    state: str = "alive"  # alive | pending
+    state: str = "alive"  # alive | pending | failed (its setup failed)
     reason: str | None = None
 
 
@@ -223,6 +223,8 @@ def plan(
             pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, reason))
         elif a.spec_hash != d.spec_hash:
             start(d, "replace", "spec changed", a.spec_hash)
+        elif a.state == "failed":  # its setup failed after the pass that started it
+            start(d, "replace", a.reason or "setup failed", a.spec_hash)
         elif a.state == "pending":
             pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, a.reason or "pending"))
         else:

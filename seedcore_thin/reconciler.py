@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from seedcore_thin import actors, config
 from seedcore_thin.audit import AuditStore, LeaseLost, default_holder
-from seedcore_thin.errors import LeaderLockHeld, RegistryUnavailable, SeedcoreError
+from seedcore_thin.errors import (
+    AgentSetupFailed,
+    LeaderLockHeld,
+    RegistryUnavailable,
+    SeedcoreError,
+)
 from seedcore_thin.heartbeat import ensure_relay
 from seedcore_thin.planner import LOCK_NAME, Action, Actual, Desired, InvalidEntry, Plan, plan
 from seedcore_thin.registry import Registry
@@ -98,6 +103,7 @@ class Reconciler:
         beat_sec: float = 5.0,
         concurrency: int = 16,
         ready_timeout_s: float = 60.0,
+        drain_grace_s: float = 30.0,
         lease_ttl_s: float = 30.0,
         holder: str | None = None,
     ) -> None:
@@ -110,6 +116,7 @@ class Reconciler:
         self.beat_sec = beat_sec
         self.concurrency = max(1, concurrency)
         self.ready_timeout_s = ready_timeout_s
+        self.drain_grace_s = drain_grace_s
         self.holder = holder or default_holder()
         self.pg_dsn = pg_dsn
         self.store: AuditStore | None = None
@@ -166,9 +173,9 @@ class Reconciler:
         for found in actors.describe_all(
             actors.named_actors(spaces), timeout_s=DESCRIBE_TIMEOUT_S, unplaceable=unplaceable
         ):
-            name, ns = found.name, found.namespace
-            if found.info is not None:
-                out.append(Actual(name, ns, found.info.get("spec_hash"), True))
+            name, ns, info = found.name, found.namespace, found.info
+            if info is not None:
+                out.append(self._actual(name, ns, info))
             elif found.foreign:
                 out.append(Actual(name, ns, None, False))
             elif (ns, name) in deployed or (ns, name) in want:
@@ -176,6 +183,22 @@ class Reconciler:
                 out.append(Actual(name, ns, deployed.get((ns, name)), True, "pending", reason))
             # else: an unknown actor that does not answer: never touched on a guess
         return out
+
+    @staticmethod
+    def _actual(name: str, namespace: str, info: Mapping[str, Any]) -> Actual:
+        """An actor of ours as the planner sees it: its user code's state decides."""
+        state, spec_hash = info.get("state", "alive"), info.get("spec_hash")
+        if state == "starting":  # (re)ask for setup: idempotent, in case its starter died
+            actors.send_start(name, namespace)
+            age = time.time() - float(info.get("started_at") or time.time())
+            return Actual(
+                name, namespace, spec_hash, True, "pending", f"setup running ({age:.0f} s)"
+            )
+        if state == "failed":
+            err = info.get("error") or {}
+            why = f"setup failed: {err.get('type')}: {err.get('message')}"
+            return Actual(name, namespace, spec_hash, True, "failed", why)
+        return Actual(name, namespace, spec_hash, True)
 
     def _backoff(self) -> dict[tuple[str, str], str]:
         """Agents waiting after a failure: this process's memory, then SQL's backoff."""
@@ -355,10 +378,10 @@ class Reconciler:
             if action.kind == "create":
                 result, detail, info = self._start(action, totals)
             elif action.kind == "replace":
-                actors.kill(action.agent_id, action.namespace)
+                self._stop(action)
                 result, detail, info = self._start(action, totals)
             elif action.kind == "remove":
-                gone = actors.kill(action.agent_id, action.namespace)
+                gone = self._stop(action)
                 result, detail = "succeeded", {"was_running": gone}
             else:  # archive: keep what the actor says about itself, then kill it
                 where = [(action.namespace, action.agent_id)]
@@ -367,6 +390,9 @@ class Reconciler:
                 archived = {"namespace": action.namespace, "name": action.agent_id, **said}
                 result, detail = "succeeded", {"archived": archived}
                 actors.kill(action.agent_id, action.namespace)
+        except AgentSetupFailed as exc:  # the user's code: reported as such, actor gone
+            detail = {"error_type": exc.error_type, "error_message": exc.message}
+            result, error = "failed", str(exc)
         except Exception as exc:
             result, detail, error = "failed", {}, f"{type(exc).__name__}: {exc}"
         ms = int((time.monotonic() - start) * 1000)
@@ -388,13 +414,21 @@ class Reconciler:
         problem = actors.placement_problem(spec, totals)
         if problem is not None:
             return "pending", {"pending_reason": problem}, None
-        info = actors.wait_ready(handle, self.ready_timeout_s)
+        info = actors.start_agent(handle, self.ready_timeout_s)
         if info is None:
-            reason = f"not placed within {self.ready_timeout_s:g} s (cluster busy?)"
+            reason = f"not placed or set up within {self.ready_timeout_s:g} s (it goes on)"
             return "pending", {"pending_reason": reason}, None
         if info.get("spec_hash") != action.spec_hash:  # adopted, but from another spec
             raise SeedcoreError(f"{action.agent_id} exists with another spec")
+        if info.get("state") == "failed":  # never left half-alive holding its resources
+            actors.kill(action.agent_id, action.namespace)
+            err = info.get("error") or {}
+            raise AgentSetupFailed(str(err.get("type")), str(err.get("message")))
         return "succeeded", {"instance_id": info["instance_id"]}, info
+
+    def _stop(self, action: Action) -> bool:
+        """Drain the agent, run its ``shutdown``, kill the actor; False when it was not there."""
+        return actors.stop_agent(action.agent_id, action.namespace, self.drain_grace_s)
 
     # ------------------------------------------------------------------ heartbeat relays
     def _relays(self, the_plan: Plan) -> dict[str, Any]:

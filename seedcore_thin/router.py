@@ -110,6 +110,15 @@ class RegistryLive:
             for row in self.registry.active_instances()
         }
 
+    def not_ready(self) -> dict[str, str]:
+        """Agents whose last start failed in their own code, as the audit recorded it."""
+        return {
+            row["agent_id"]: f"not ready: {row['last_error']}"
+            for row in self.registry.call("reconcile_agent_state")
+            if row["last_outcome"] == "failed"
+            and str(row["last_error"] or "").startswith("setup failed")
+        }
+
 
 class StaticLive:
     """A prepared live set (benchmarks, embedding code that tracks liveness itself)."""
@@ -363,13 +372,17 @@ class Router:
             now = self._clock()
             live = self._live_set(now)
         reasons: dict[str, list[str]] = {}
+        not_ready = self._not_ready() if live is not None else {}
         for row in self.graph.run("route_explain", **task.route_params()):
             agent_id = str(row["agent_id"])
             why = reasons[agent_id] = [str(r) for r in row.get("reasons") or []]
             if why:
                 continue
             if live is not None and agent_id not in live:
-                why.append("not live (no current-epoch instance in active_instance)")
+                why.append(
+                    not_ready.get(agent_id)
+                    or "not live (no current-epoch instance in active_instance)"
+                )
             elif live is None and agent_id in skipped:
                 namespace = row.get("namespace") or self.namespace
                 why.append(
@@ -380,6 +393,13 @@ class Router:
             if cool > now:
                 why.append(f"cooling down for {cool - now:.1f} s after a failed dispatch")
         return reasons
+
+    def _not_ready(self) -> dict[str, str]:
+        """Why agents are not live when their own code is the cause (registry only)."""
+        try:
+            return dict(getattr(self.live_source, "not_ready", dict)())
+        except RegistryUnavailable:
+            return {}
 
     def _refusal(self, task: TaskRequest, skipped: set[str]) -> NoQualifiedAgent:
         reasons = self._reasons(task, skipped)

@@ -26,6 +26,10 @@ SELECT seedcore.beat_many(%(instance_ids)s::uuid[], %(epoch)s, %(now)s) AS accep
 -- Mark an instance dead on a clean shutdown.
 SELECT seedcore.deregister_instance(%(instance_id)s, %(now)s);
 
+-- name: set_instance_status :exec
+-- Set an instance's status (the relay marks a draining agent; starting, alive, draining, dead).
+SELECT seedcore.set_instance_status(%(instance_id)s, %(status)s, %(now)s);
+
 -- name: expire_stale :one
 -- One expiry pass with its verdict (expired, candidates, live, held_back).
 SELECT expired, candidates, live, held_back

@@ -61,6 +61,14 @@ class FailingSetup:
         return "should never run"
 
 
+class SlowSetup(Counter):
+    """A setup that takes ``params['seconds']``: the registry sees it starting meanwhile."""
+
+    def setup(self, context: Any) -> None:
+        time.sleep(float(context.params.get("seconds", 3)))
+        super().setup(context)
+
+
 class NotJson:
     def handle(self, task: Mapping[str, Any]) -> Any:
         return {"when": object()}

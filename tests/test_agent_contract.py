@@ -151,3 +151,13 @@ def test_grace_period_bounds_the_drain(tmp_path: Path) -> None:
 def test_load_entrypoint_rejects_a_class_without_handle() -> None:
     with pytest.raises(TypeError, match="handle"):
         load_entrypoint("seedcore_thin.agent:AgentContext")
+
+
+def test_concurrent_starts_share_one_setup() -> None:
+    async def go() -> None:
+        host = _host("tests.agents_for_tests:Counter")
+        await asyncio.gather(host.start(), host.start(), host.start())
+        out = await host.handle({"data": {}})
+        assert out["result"]["setups"] == 1
+
+    _run(go())

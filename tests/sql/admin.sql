@@ -12,10 +12,6 @@ SELECT seedcore.rotate_epoch(%(now)s) AS epoch;
 -- One heartbeat; true when accepted (the runtime beats in batches: beat_many).
 SELECT seedcore.beat(%(instance_id)s, %(epoch)s, %(now)s) AS accepted;
 
--- name: set_instance_status :exec
--- Set an instance's status (starting, alive, draining, dead).
-SELECT seedcore.set_instance_status(%(instance_id)s, %(status)s, %(now)s);
-
 -- name: expire_old_epoch_instances :scalar
 -- Mark dead every instance of a fenced epoch; returns how many.
 SELECT seedcore.expire_old_epoch_instances(%(now)s) AS expired;
@@ -91,3 +87,10 @@ SELECT status, count(*) AS n FROM seedcore.registry_instance GROUP BY status ORD
 -- Kill every other session of this database (simulates a server restart for the pool).
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
  WHERE datname = current_database() AND pid <> pg_backend_pid();
+
+-- name: instances_of :many
+-- Every instance of one agent, newest first, with its status (tests of the lifecycle).
+SELECT instance_id, status, last_heartbeat, metadata
+  FROM seedcore.registry_instance
+ WHERE logical_id = %(logical_id)s
+ ORDER BY started_at DESC;
