@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
 
 from seedcore_thin import actors
 from seedcore_thin.cli import route as route_cli
@@ -49,8 +48,9 @@ def _start(agent_id: str, namespace: str) -> str:
     spec = AgentSpec(
         agent_id=agent_id, organ_id="any", resources=Resources(num_cpus=0.0), max_concurrency=4
     )
-    handle = actors.create_agent(spec, namespace)
-    return str(ray.get(handle.ping.remote(), timeout=60))
+    info = actors.start_agent(actors.create_agent(spec, namespace), 60)
+    assert info is not None and info["state"] == "alive"
+    return str(info["instance_id"])
 
 
 @pytest.fixture(scope="module")
