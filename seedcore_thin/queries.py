@@ -14,24 +14,17 @@ import functools
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from seedcore_thin.errors import QueryNotFound
 
 SHAPES = ("one", "many", "scalar", "exec")
-_HEADER_RE = re.compile(r"^--\s*name:(?P<rest>.*)$", re.MULTILINE)
-_NAME_SHAPE_RE = re.compile(rf"\s*(?P<name>[a-z_][a-z0-9_]*)\s+:(?P<shape>{'|'.join(SHAPES)})\s*")
+_HEADER_RE = re.compile(r"^--\s*name:(.*)$", re.MULTILINE)
+_NAME_SHAPE_RE = re.compile(rf"\s*([a-z_][a-z0-9_]*)\s+:({'|'.join(SHAPES)})\s*")
 _PARAM_RE = re.compile(r"%\((\w+)\)s")
 SQL_FILES = ("queries.sql", "setup.sql")
-
 _PACKAGE_DIR = Path(__file__).resolve().parent
-#: Where the wheel carries its copy of ``sql/`` and ``cypher/`` (pyproject's force-include).
-PACKAGED_ROOT = _PACKAGE_DIR / "data"
-
-
-def _is_checkout(folder: Path) -> bool:
-    return (folder / "pyproject.toml").is_file() and (folder / "sql" / "queries.sql").is_file()
 
 
 def project_root() -> Path:
@@ -39,13 +32,14 @@ def project_root() -> Path:
 
     ``SEEDCORE_ROOT`` first, so a deployment can run an edited copy; else the source
     checkout this package sits in (the files DBAs edit); else the copy an installed wheel
-    carries inside the package.
+    carries inside the package (pyproject's force-include).
     """
-    override = os.environ.get("SEEDCORE_ROOT")
-    if override:
+    if override := os.environ.get("SEEDCORE_ROOT"):
         return Path(override)
     checkout = _PACKAGE_DIR.parent
-    return checkout if _is_checkout(checkout) else PACKAGED_ROOT
+    if (checkout / "pyproject.toml").is_file() and (checkout / "sql" / "queries.sql").is_file():
+        return checkout
+    return _PACKAGE_DIR / "data"
 
 
 def sql_dir() -> Path:
@@ -58,35 +52,33 @@ def cypher_dir() -> Path:
 
 @dataclass(frozen=True)
 class NamedQuery:
-    """One statement, the description its author wrote above it, its result shape and the
-    names of its ``%(name)s`` parameters."""
+    """One SQL statement, the description above it, its result shape and its parameters."""
 
     name: str
     description: str
     text: str
-    shape: str = "many"
-    params: frozenset[str] = field(default_factory=frozenset)
+    shape: str
+    params: frozenset[str]
 
 
 def parse_named_sql(text: str) -> dict[str, NamedQuery]:
     """Split a ``-- name:`` file into statements; a bad header or a duplicate is an error."""
     queries: dict[str, NamedQuery] = {}
-    headers = list(_HEADER_RE.finditer(text))
-    for i, header in enumerate(headers):
-        head = _NAME_SHAPE_RE.fullmatch(header.group("rest"))
+    parts = _HEADER_RE.split(text)  # preamble, then (header, body) pairs
+    for header, body in zip(parts[1::2], parts[2::2], strict=True):
+        head = _NAME_SHAPE_RE.fullmatch(header)
         if head is None:
-            raise ValueError(f"bad header {header.group(0)!r}: write -- name: NAME :SHAPE")
-        end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
-        lines = text[header.end() : end].strip("\n").splitlines()
+            raise ValueError(f"bad header '-- name:{header}': write -- name: NAME :SHAPE")
+        name, shape = head.groups()
+        lines = body.strip("\n").splitlines()
         description = ""
         if lines and lines[0].lstrip().startswith("--"):
             description = lines.pop(0).lstrip("- ").strip()
         statement = "\n".join(lines).strip().rstrip(";").strip()
-        name = head.group("name")
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
         params = frozenset(_PARAM_RE.findall(statement))
-        queries[name] = NamedQuery(name, description, statement, head.group("shape"), params)
+        queries[name] = NamedQuery(name, description, statement, shape, params)
     return queries
 
 
@@ -115,26 +107,17 @@ def sql(name: str) -> str:
         raise QueryNotFound(f"sql/ has no query named {name!r}") from None
 
 
-def _cypher_header_description(text: str) -> str:
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("//"):
-            return stripped.lstrip("/ ").strip()
-    return ""
-
-
 @functools.cache
-def _cypher_query(path: Path) -> NamedQuery:
-    text = path.read_text(encoding="utf-8")
-    return NamedQuery(path.stem, _cypher_header_description(text), text.strip().rstrip(";"))
+def _cypher_file(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
 def cypher(name: str) -> str:
     """The text of ``cypher/queries/NAME.cypher``."""
-    path = cypher_dir() / "queries" / f"{name}.cypher"
-    if not path.is_file():
-        raise QueryNotFound(f"cypher/queries has no file {name}.cypher")
-    return _cypher_query(path).text
+    try:
+        return _cypher_file(cypher_dir() / "queries" / f"{name}.cypher")
+    except FileNotFoundError:
+        raise QueryNotFound(f"cypher/queries has no file {name}.cypher") from None
 
 
 def cypher_query_names() -> list[str]:
