@@ -35,10 +35,6 @@ class Migration:
     def filename(self) -> str:
         return self.path.name
 
-    @property
-    def name(self) -> str:
-        return self.path.stem
-
 
 @dataclass(frozen=True)
 class Convention:
@@ -160,9 +156,7 @@ def migrate_postgres(
     dsn: str, *, directory: Path | None = None, dry_run: bool = False
 ) -> list[str]:
     """Apply pending migrations; return their file names (with ``dry_run``: list them only).
-
-    Under a session advisory lock: a second migrator waits, then finds nothing left to do.
-    """
+    Under a session advisory lock: a second migrator waits, then finds nothing left to do."""
     files = list_migrations(directory)
 
     def run(conn: psycopg.Connection) -> list[Migration]:

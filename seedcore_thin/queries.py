@@ -1,11 +1,10 @@
 """Named SQL and Cypher statements, loaded from the versioned files DBAs edit.
 
-SQL files hold blocks headed ``-- name: NAME :SHAPE`` (River's convention), a one-line
-description comment, then the statement. SHAPE is what a call returns: ``:one`` (the row),
+``sql/queries.sql`` (the runtime's calls) and ``sql/setup.sql`` (the migrator's and the local
+stack's) hold blocks headed ``-- name: NAME :SHAPE`` (River's convention), a one-line
+description comment, then the statement; SHAPE is what a call returns: ``:one`` (the row),
 ``:many`` (every row), ``:scalar`` (first column of the row) or ``:exec`` (nothing).
-``sql/queries.sql`` holds the runtime's calls, ``sql/setup.sql`` the migrator's and the local
-stack's; ``cypher/queries/NAME.cypher`` holds one statement per file. Python never embeds
-query text: it asks for a statement by name.
+``cypher/queries/NAME.cypher`` holds one statement per file.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from pathlib import Path
 from seedcore_thin.errors import QueryNotFound
 
 SHAPES = ("one", "many", "scalar", "exec")
-_HEADER_RE = re.compile(r"^--\s*name:(.*)$", re.MULTILINE)
+# A header line and the optional description line under it.
+_HEADER_RE = re.compile(r"^--\s*name:(.*)\n?(?:[ \t]*--[- \t]*(.*)\n?)?", re.MULTILINE)
 _NAME_SHAPE_RE = re.compile(rf"\s*([a-z_][a-z0-9_]*)\s+:({'|'.join(SHAPES)})\s*")
 _PARAM_RE = re.compile(r"%\((\w+)\)s")
 SQL_FILES = ("queries.sql", "setup.sql")
@@ -64,21 +64,17 @@ class NamedQuery:
 def parse_named_sql(text: str) -> dict[str, NamedQuery]:
     """Split a ``-- name:`` file into statements; a bad header or a duplicate is an error."""
     queries: dict[str, NamedQuery] = {}
-    parts = _HEADER_RE.split(text)  # preamble, then (header, body) pairs
-    for header, body in zip(parts[1::2], parts[2::2], strict=True):
+    parts = _HEADER_RE.split(text)  # preamble, then (header, description, body) triples
+    for header, description, body in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
         head = _NAME_SHAPE_RE.fullmatch(header)
         if head is None:
             raise ValueError(f"bad header '-- name:{header}': write -- name: NAME :SHAPE")
         name, shape = head.groups()
-        lines = body.strip("\n").splitlines()
-        description = ""
-        if lines and lines[0].lstrip().startswith("--"):
-            description = lines.pop(0).lstrip("- ").strip()
-        statement = "\n".join(lines).strip().rstrip(";").strip()
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
+        statement = body.strip().rstrip(";").strip()
         params = frozenset(_PARAM_RE.findall(statement))
-        queries[name] = NamedQuery(name, description, statement, shape, params)
+        queries[name] = NamedQuery(name, (description or "").strip(), statement, shape, params)
     return queries
 
 
@@ -88,14 +84,12 @@ def _named_sql_file(path: Path) -> dict[str, NamedQuery]:
 
 
 def load_sql(extra: Iterable[Path] = ()) -> dict[str, NamedQuery]:
-    """The statements of ``sql/queries.sql`` and ``sql/setup.sql``, plus ``extra`` files
-    (the tests add ``tests/sql/admin.sql``); a name defined in two files is an error."""
+    """The statements of ``sql/``, plus ``extra`` files (the tests' ``tests/sql/admin.sql``)."""
     merged: dict[str, NamedQuery] = {}
     for path in [*(sql_dir() / f for f in SQL_FILES), *extra]:
         for name, query in _named_sql_file(path).items():
-            if name in merged:
+            if merged.setdefault(name, query) is not query:
                 raise ValueError(f"query {name!r} is defined twice (again in {path})")
-            merged[name] = query
     return merged
 
 

@@ -73,13 +73,13 @@ def migrate_graph(
         return []
     backend = _Graph(client, owner=default_holder())
     if dry_run:
-        return [f.name for f in migrate(backend, files, dry_run=True)]
+        return [f.path.stem for f in migrate(backend, files, dry_run=True)]
     stale_after_ms = int(stale_after_s * 1000)
     lock = client.run("migration_lock_acquire", owner=backend.owner, stale_after_ms=stale_after_ms)
     holder = lock[0]["owner"] if lock else None
     if holder != backend.owner:
         raise MigrationError(f"graph migrations are locked by {holder}; try again later")
     try:
-        return [f.name for f in migrate(backend, files, dry_run=False)]
+        return [f.path.stem for f in migrate(backend, files, dry_run=False)]
     finally:
         client.run("migration_lock_release", owner=backend.owner)
