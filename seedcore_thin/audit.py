@@ -49,12 +49,10 @@ class AuditStore:
     def close(self) -> None:
         self.registry.close()
 
-    def acquire(self, *, now: datetime | None = None) -> Lease:
+    def acquire(self) -> Lease:
         """Acquire or extend the lease; LeaderLockHeld names the holder when it is taken."""
         ttl = timedelta(seconds=self.lease_ttl)
-        row = self.registry.call(
-            "acquire_lease", holder=self.holder, ttl=ttl, name=LEASE_NAME, now=now
-        )
+        row = self.registry.call("acquire_lease", holder=self.holder, ttl=ttl, name=LEASE_NAME)
         self.lease = Lease(**row)
         return self.lease
 

@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import psycopg
 
@@ -61,23 +61,21 @@ class Convention:
             if match is None:
                 hint = f"{self.prefix}NNNN{self.sep}lower_snake_description{self.suffix}"
                 raise MigrationError(f"{path.name}: migration files here are named {hint}")
-            version = int(match.group("version"))
+            version = int(match["version"])
             if version in found:
                 raise MigrationError(
                     f"{path.name}: version {version:04d} is also used by {found[version].filename}"
                 )
-            text = path.read_bytes().replace(b"\r\n", b"\n")
-            found[version] = Migration(
-                version, match.group("description"), path, hashlib.sha256(text).hexdigest()
-            )
+            checksum = hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+            found[version] = Migration(version, match["description"], path, checksum)
         return [found[v] for v in sorted(found)]
 
 
 class Backend(Protocol):
     """Where migrations are recorded and applied."""
 
-    target: str  # "database", "graph": named in the errors
-    failures: tuple[type[Exception], ...]  # what a failed file raises
+    target: ClassVar[str]  # "database", "graph": named in the errors
+    failures: ClassVar[tuple[type[Exception], ...]]  # what a failed file raises
 
     def applied(self) -> dict[int, tuple[str, str]]: ...  # version -> (description, checksum)
 
@@ -131,15 +129,14 @@ def list_migrations(directory: Path | None = None) -> list[Migration]:
     return SQL_NAMES.list(directory or sql_dir() / "migrations")
 
 
+@dataclass
 class _Postgres:
     """Each file runs in one transaction with its row in ``seedcore.schema_migrations``, so a
     crash leaves both or neither."""
 
-    target = "database"
-    failures: tuple[type[Exception], ...] = (psycopg.Error,)
-
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
+    conn: psycopg.Connection
+    target: ClassVar[str] = "database"
+    failures: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
 
     def applied(self) -> dict[int, tuple[str, str]]:
         rows = self.conn.execute(sql("migrations_applied")).fetchall()

@@ -1,10 +1,8 @@
 """The one PostgreSQL client: a small pool, named calls, one retry policy, typed errors.
 
-All logic lives in the ``seedcore`` PL/pgSQL functions; this module calls them by name
-(``sql/queries.sql``, whose ``-- name: NAME :SHAPE`` header says what a call returns), maps
-their SQLSTATEs onto :mod:`seedcore_thin.errors` (:data:`ERRORS`) and retries transient
-failures inside a time budget. An unreachable database is :class:`RegistryUnavailable`
-within two seconds, so callers fall back to Ray's own discovery.
+The logic lives in the ``seedcore`` PL/pgSQL functions, called by name (``sql/queries.sql``).
+An unreachable database is :class:`RegistryUnavailable` within two seconds, so callers fall
+back to Ray's own discovery.
 """
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
 """The graph backend of the migrator: ``cypher/migrations/VNNNN__description.cypher``.
 
-As in neo4j-migrations, the history is a chain in the graph itself,
-``(:__SeedcoreMigration {version: 'BASELINE'})-[:MIGRATED_TO]->(:__SeedcoreMigration {version:
-'0001', checksum, ...})-[:MIGRATED_TO]->...``, and a lock node (``:__SeedcoreMigrationLock``)
-keeps two migrators apart. A file's statements run one by one (Neo4j cannot mix schema and
-data writes in one transaction; FalkorDB runs one statement per query), its history node
-after the last one, so migrations must be idempotent (``IF NOT EXISTS``, ``MERGE``): a crash
-half-way is repaired by running again.
+As in neo4j-migrations, the history is a chain of ``:__SeedcoreMigration`` nodes from
+``BASELINE`` in the graph itself, and a lock node keeps two migrators apart. A file's
+statements run one by one (Neo4j cannot mix schema and data writes in one transaction,
+FalkorDB runs one statement per query), so migrations must be idempotent (``IF NOT EXISTS``,
+``MERGE``): a crash half-way is repaired by running again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from seedcore_thin.audit import default_holder
 from seedcore_thin.errors import GraphQueryError, MigrationError
@@ -27,14 +27,13 @@ def list_graph_migrations(directory: Path | None = None) -> list[Migration]:
     return CYPHER_NAMES.list(directory or cypher_dir() / "migrations")
 
 
+@dataclass
 class _Graph:
-    target = "graph"
-    failures: tuple[type[Exception], ...] = (GraphQueryError,)
-
-    def __init__(self, client: CypherExecutor, owner: str) -> None:
-        self.client = client
-        self.owner = owner
-        self.last = "BASELINE"  # the version the next history node links from
+    client: CypherExecutor
+    owner: str = field(default_factory=default_holder)
+    last: str = "BASELINE"  # the version the next history node links from
+    target: ClassVar[str] = "graph"
+    failures: ClassVar[tuple[type[Exception], ...]] = (GraphQueryError,)
 
     def applied(self) -> dict[int, tuple[str, str]]:
         rows = self.client.run("migration_history")
@@ -71,7 +70,7 @@ def migrate_graph(
     files = list_graph_migrations(directory)
     if not isinstance(client, CypherExecutor):
         return []
-    backend = _Graph(client, owner=default_holder())
+    backend = _Graph(client)
     if dry_run:
         return [f.path.stem for f in migrate(backend, files, dry_run=True)]
     stale_after_ms = int(stale_after_s * 1000)
