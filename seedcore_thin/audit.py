@@ -1,8 +1,7 @@
 """The reconciler's PostgreSQL side: leader lease, audited runs, backoff and change signal.
 
 Thin on purpose: every rule (who may hold the lease, what abandons a run, how long a failed
-agent waits) lives in the ``seedcore`` functions of ``sql/migrations/0010-0014``; this class
-keeps the lease we hold and shapes the read-backs for the planner.
+agent waits) lives in the ``seedcore`` functions of ``sql/migrations/0010-0014``.
 """
 
 from __future__ import annotations
@@ -38,11 +37,9 @@ class Lease:
 class AuditStore:
     """Lease, audit and read-backs for one reconciler, over a registry client it owns."""
 
-    def __init__(
-        self, registry: Registry, *, holder: str | None = None, lease_ttl: float = 30.0
-    ) -> None:
+    def __init__(self, registry: Registry, *, holder: str, lease_ttl: float = 30.0) -> None:
         self.registry = registry
-        self.holder = holder or default_holder()
+        self.holder = holder
         self.lease_ttl = lease_ttl
         self.lease: Lease | None = None
 

@@ -1,9 +1,8 @@
 """One migrator for ``sql/migrations`` (PostgreSQL) and ``cypher/migrations`` (the graph).
 
-Shared: file names and checksums (line endings normalised: a CRLF checkout is no change),
-and the rules that refuse a divergence between the files and what a target applied. A
-backend (this module's PostgreSQL one, :mod:`seedcore_thin.graph.migrations`) says what is
-applied and applies one file with its history record, under a lock.
+Shared: file names, checksums (line endings normalised: a CRLF checkout is no change) and
+the rules refusing a divergence; a backend (PostgreSQL here, the graph's in
+:mod:`seedcore_thin.graph.migrations`) applies one file with its history record, locked.
 """
 
 from __future__ import annotations
@@ -24,8 +23,6 @@ from seedcore_thin.registry import Registry
 
 @dataclass(frozen=True)
 class Migration:
-    """One migration file on disk."""
-
     version: int
     description: str
     path: Path
@@ -57,8 +54,7 @@ class Convention:
             raise MigrationError(f"migration directory {folder} does not exist")
         found: dict[int, Migration] = {}
         for path in sorted(folder.glob(f"*{self.suffix}")):
-            match = self.regex.match(path.name)
-            if match is None:
+            if (match := self.regex.match(path.name)) is None:
                 hint = f"{self.prefix}NNNN{self.sep}lower_snake_description{self.suffix}"
                 raise MigrationError(f"{path.name}: migration files here are named {hint}")
             version = int(match["version"])
@@ -122,7 +118,6 @@ def migrate(backend: Backend, files: list[Migration], *, dry_run: bool) -> list[
 
 # ---------------------------------------------------------------------- PostgreSQL
 SQL_NAMES = Convention("", "_", ".sql")
-MIGRATION_NAME_RE = SQL_NAMES.regex
 
 
 def list_migrations(directory: Path | None = None) -> list[Migration]:
@@ -131,8 +126,7 @@ def list_migrations(directory: Path | None = None) -> list[Migration]:
 
 @dataclass
 class _Postgres:
-    """Each file runs in one transaction with its row in ``seedcore.schema_migrations``, so a
-    crash leaves both or neither."""
+    """A file and its ``schema_migrations`` row commit in one transaction: both or neither."""
 
     conn: psycopg.Connection
     target: ClassVar[str] = "database"

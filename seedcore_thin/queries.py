@@ -28,12 +28,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def project_root() -> Path:
-    """The folder holding ``sql/`` and ``cypher/``.
-
-    ``SEEDCORE_ROOT`` first, so a deployment can run an edited copy; else the source
-    checkout this package sits in (the files DBAs edit); else the copy an installed wheel
-    carries inside the package (pyproject's force-include).
-    """
+    """The folder holding ``sql/`` and ``cypher/``: ``SEEDCORE_ROOT`` (a deployment's edited
+    copy), else the source checkout this package sits in, else the wheel's packaged copy."""
     if override := os.environ.get("SEEDCORE_ROOT"):
         return Path(override)
     checkout = _PACKAGE_DIR.parent
@@ -52,9 +48,8 @@ def cypher_dir() -> Path:
 
 @dataclass(frozen=True)
 class NamedQuery:
-    """One SQL statement, the description above it, its result shape and its parameters."""
+    """A statement of a ``-- name:`` file; ``params`` are its ``%(name)s`` placeholders."""
 
-    name: str
     description: str
     text: str
     shape: str
@@ -74,7 +69,7 @@ def parse_named_sql(text: str) -> dict[str, NamedQuery]:
             raise ValueError(f"query {name!r} is defined twice")
         statement = body.strip().rstrip(";").strip()
         params = frozenset(_PARAM_RE.findall(statement))
-        queries[name] = NamedQuery(name, (description or "").strip(), statement, shape, params)
+        queries[name] = NamedQuery((description or "").strip(), statement, shape, params)
     return queries
 
 

@@ -40,18 +40,12 @@ class _Graph:
         self.last = rows[-1]["version"] if rows else "BASELINE"
         return {int(r["version"]): (r["description"], r["checksum"]) for r in rows}
 
-    def apply(self, migration: Migration) -> None:
-        for statement in split_statements(migration.path.read_text(encoding="utf-8")):
+    def apply(self, m: Migration) -> None:
+        for statement in split_statements(m.path.read_text(encoding="utf-8")):
             self.client.execute_statement(statement)
-        version = f"{migration.version:04d}"
-        self.client.run(
-            "migration_record",
-            previous_version=self.last,
-            version=version,
-            description=migration.description,
-            checksum=migration.checksum,
-            installed_by=self.owner,
-        )
+        version = f"{m.version:04d}"
+        record = {"description": m.description, "checksum": m.checksum, "installed_by": self.owner}
+        self.client.run("migration_record", previous_version=self.last, version=version, **record)
         self.last = version
 
 
@@ -63,13 +57,10 @@ def migrate_graph(
     stale_after_s: float = 600.0,
 ) -> list[str]:
     """Apply pending graph migrations; returns their names (pending ones when ``dry_run``).
-
-    A lock older than ``stale_after_s`` is a crashed migrator's and is taken over. A client
-    that cannot run statements from files has no schema to migrate: it returns ``[]``.
-    """
+    A lock older than ``stale_after_s`` is a crashed migrator's: it is taken over."""
     files = list_graph_migrations(directory)
     if not isinstance(client, CypherExecutor):
-        return []
+        return []  # it cannot run statements from files: it has no schema to migrate
     backend = _Graph(client)
     if dry_run:
         return [f.path.stem for f in migrate(backend, files, dry_run=True)]
