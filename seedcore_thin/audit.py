@@ -1,10 +1,7 @@
 """The reconciler's PostgreSQL side: leader lease, audited runs, backoff and change signal.
 
-Thin on purpose: every rule (who may hold the lease, what abandons a run, how long a
-failed agent waits) lives in the ``seedcore`` functions of ``sql/migrations/0010-0013``.
-Calls go through the shared :class:`~seedcore_thin.registry.Registry` (same pool, retry
-policy and SQLSTATE table); this class only keeps the lease we hold and shapes the
-read-backs for the planner.
+Thin on purpose: every rule (who may hold the lease, what abandons a run, how long a failed
+agent waits) lives in the ``seedcore`` functions of ``sql/migrations/0010-0014``.
 """
 
 from __future__ import annotations
@@ -20,11 +17,11 @@ from typing import Any
 from seedcore_thin.errors import LeaseLost
 from seedcore_thin.registry import Registry
 
-DEFAULT_LEASE = "reconciler"
+LEASE_NAME = "reconciler"
 
 
 def default_holder() -> str:
-    """host:pid:random: unique per process, readable in the lock error and the audit."""
+    """host:pid:random: unique per process, readable in lock errors and the audit."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
@@ -40,33 +37,19 @@ class Lease:
 class AuditStore:
     """Lease, audit and read-backs for one reconciler, over a registry client it owns."""
 
-    def __init__(
-        self,
-        registry: Registry,
-        *,
-        holder: str | None = None,
-        lease_name: str = DEFAULT_LEASE,
-        lease_ttl: float = 30.0,
-    ) -> None:
+    def __init__(self, registry: Registry, *, holder: str, lease_ttl: float = 30.0) -> None:
         self.registry = registry
-        self.holder = holder or default_holder()
-        self.lease_name = lease_name
+        self.holder = holder
         self.lease_ttl = lease_ttl
         self.lease: Lease | None = None
 
     def close(self) -> None:
         self.registry.close()
 
-    # ------------------------------------------------------------------ lease
-    def acquire(self, *, now: datetime | None = None) -> Lease:
+    def acquire(self) -> Lease:
         """Acquire or extend the lease; LeaderLockHeld names the holder when it is taken."""
-        row = self.registry.call(
-            "acquire_lease",
-            holder=self.holder,
-            ttl=timedelta(seconds=self.lease_ttl),
-            name=self.lease_name,
-            now=now,
-        )
+        ttl = timedelta(seconds=self.lease_ttl)
+        row = self.registry.call("acquire_lease", holder=self.holder, ttl=ttl, name=LEASE_NAME)
         self.lease = Lease(**row)
         return self.lease
 
@@ -75,10 +58,9 @@ class AuditStore:
             return False
         term, self.lease = self.lease.term, None
         return bool(
-            self.registry.call("release_lease", holder=self.holder, name=self.lease_name, term=term)
+            self.registry.call("release_lease", holder=self.holder, name=LEASE_NAME, term=term)
         )
 
-    # ------------------------------------------------------------------ audit
     def begin_run(self, plan: Mapping[str, Any], *, scope: str | None, strict: bool) -> int:
         """Persist the plan and every step as intent; needs the lease (LeaseLost otherwise)."""
         if self.lease is None:
@@ -92,7 +74,7 @@ class AuditStore:
             strict=strict,
             host=socket.gethostname(),
             pid=os.getpid(),
-            name=self.lease_name,
+            name=LEASE_NAME,
         )
         return int(run_id)
 
@@ -103,7 +85,6 @@ class AuditStore:
     def finish_run(self, run_id: int, *, error: str | None = None) -> str:
         return str(self.registry.call("finish_run", run_id=run_id, error=error))
 
-    # ------------------------------------------------------------------ read-backs
     def backoff(self, namespace: str | None) -> dict[tuple[str, str], str]:
         """(namespace, agent) -> why it waits, for agents whose recent steps failed."""
         return {
@@ -122,12 +103,9 @@ class AuditStore:
         row = self.registry.call("reconcile_live_fingerprint", namespace=namespace)
         return int(row["live"]), str(row["digest"])
 
-    # ------------------------------------------------------------------ retention
     def prune_history(self, *, batch_size: int = 500, max_batches: int = 20) -> int:
-        """Delete reconcile runs past the retention setting, in small batches; runs deleted.
-
-        Bounded so a watch loop never spends long here: what is left waits for the next call.
-        """
+        """Delete runs past the retention settings in a few small batches (a loop never waits
+        long here; the rest goes on the next call); returns how many runs went."""
         deleted = 0
         for _ in range(max_batches):
             row = self.registry.call("prune_reconcile_history", batch_size=batch_size)

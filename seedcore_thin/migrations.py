@@ -1,16 +1,8 @@
 """One migrator for ``sql/migrations`` (PostgreSQL) and ``cypher/migrations`` (the graph).
 
-Shared here: listing the files of a naming convention (``NNNN_name.sql``,
-``V0001__Name.cypher``), their checksums (line endings normalised, so a CRLF checkout is not
-a change), and the rules that refuse a divergence: a misnamed file or a reused version, an
-applied file whose checksum or name changed, a target that knows versions this code does not
-(the code is older than it), and a new file numbered below one already applied. A backend
-says what is applied and applies one file with its history record, under a lock.
-
-PostgreSQL: each file runs in its own transaction together with its row in
-``seedcore.schema_migrations``, so a crash leaves either both or neither; a session advisory
-lock makes a second migrator wait, then find nothing left to do. The graph backend is in
-:mod:`seedcore_thin.graph.migrations`.
+Shared: file names, checksums (line endings normalised: a CRLF checkout is no change) and
+the rules refusing a divergence; a backend (PostgreSQL here, the graph's in
+:mod:`seedcore_thin.graph.migrations`) applies one file with its history record, locked.
 """
 
 from __future__ import annotations
@@ -20,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import psycopg
 
@@ -31,8 +23,6 @@ from seedcore_thin.registry import Registry
 
 @dataclass(frozen=True)
 class Migration:
-    """One migration file on disk."""
-
     version: int
     description: str
     path: Path
@@ -41,10 +31,6 @@ class Migration:
     @property
     def filename(self) -> str:
         return self.path.name
-
-    @property
-    def name(self) -> str:
-        return self.path.stem
 
 
 @dataclass(frozen=True)
@@ -62,51 +48,44 @@ class Convention:
             rf"(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*){re.escape(self.suffix)}$"
         )
 
-    def filename(self, version: int, description: str) -> str:
-        return f"{self.prefix}{version:04d}{self.sep}{description}{self.suffix}"
-
     def list(self, folder: Path) -> list[Migration]:
         """The files in version order; misnamed files and reused versions are errors."""
         if not folder.is_dir():
             raise MigrationError(f"migration directory {folder} does not exist")
         found: dict[int, Migration] = {}
         for path in sorted(folder.glob(f"*{self.suffix}")):
-            match = self.regex.match(path.name)
-            if match is None:
-                hint = self.filename(0, "lower_snake_description").replace("0000", "NNNN")
+            if (match := self.regex.match(path.name)) is None:
+                hint = f"{self.prefix}NNNN{self.sep}lower_snake_description{self.suffix}"
                 raise MigrationError(f"{path.name}: migration files here are named {hint}")
-            version = int(match.group("version"))
+            version = int(match["version"])
             if version in found:
                 raise MigrationError(
                     f"{path.name}: version {version:04d} is also used by {found[version].filename}"
                 )
-            text = path.read_bytes().replace(b"\r\n", b"\n")
-            found[version] = Migration(
-                version, match.group("description"), path, hashlib.sha256(text).hexdigest()
-            )
+            checksum = hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+            found[version] = Migration(version, match["description"], path, checksum)
         return [found[v] for v in sorted(found)]
 
 
 class Backend(Protocol):
     """Where migrations are recorded and applied."""
 
-    target: str  # "database", "graph": named in the errors
-    failures: tuple[type[Exception], ...]  # what a failed file raises
+    target: ClassVar[str]  # "database", "graph": named in the errors
+    failures: ClassVar[tuple[type[Exception], ...]]  # what a failed file raises
 
-    def applied(self) -> dict[int, tuple[str, str]]:
-        """version -> (description, checksum) of what the target recorded."""
+    def applied(self) -> dict[int, tuple[str, str]]: ...  # version -> (description, checksum)
 
-    def apply(self, migration: Migration) -> None:
-        """Run the file and record it."""
+    def apply(self, migration: Migration) -> None: ...  # run the file and record it
 
 
-def pending(backend: Backend, files: list[Migration], convention: Convention) -> list[Migration]:
-    """The files not applied yet; raise on any divergence between files and target."""
+def migrate(backend: Backend, files: list[Migration], *, dry_run: bool) -> list[Migration]:
+    """Apply the files not applied yet, in order (``dry_run``: only return them). Refused:
+    an applied file whose checksum or name changed, a target that knows versions this code
+    does not (the code is older), a new file numbered below one already applied."""
     applied = backend.applied()
     by_version = {f.version: f for f in files}
-    unknown = sorted(set(applied) - set(by_version))
-    if unknown:
-        names = ", ".join(convention.filename(v, applied[v][0]) for v in unknown)
+    if unknown := sorted(set(applied) - set(by_version)):
+        names = ", ".join(f"{v:04d} {applied[v][0]}" for v in unknown)
         raise MigrationError(
             f"the {backend.target} has migrations this code does not know ({names}): "
             f"the code is older than the {backend.target}"
@@ -122,19 +101,11 @@ def pending(backend: Backend, files: list[Migration], convention: Convention) ->
             raise MigrationError(f"{f.filename}: {version:04d} was applied as {description}")
     todo = [f for f in files if f.version not in applied]
     if todo and applied and todo[0].version < max(applied):
-        last = convention.filename(max(applied), applied[max(applied)][0])
+        last = by_version[max(applied)].filename
         raise MigrationError(
             f"{todo[0].filename} is numbered below {last}, which is already applied: "
             "renumber it after the last applied migration"
         )
-    return todo
-
-
-def migrate(
-    backend: Backend, files: list[Migration], convention: Convention, *, dry_run: bool
-) -> list[Migration]:
-    """Apply what is pending in order (``dry_run``: only say what is pending)."""
-    todo = pending(backend, files, convention)
     if dry_run:
         return todo
     for f in todo:
@@ -147,54 +118,48 @@ def migrate(
 
 # ---------------------------------------------------------------------- PostgreSQL
 SQL_NAMES = Convention("", "_", ".sql")
-MIGRATION_NAME_RE = SQL_NAMES.regex
-
-
-def default_directory() -> Path:
-    return sql_dir() / "migrations"
 
 
 def list_migrations(directory: Path | None = None) -> list[Migration]:
-    return SQL_NAMES.list(directory or default_directory())
+    return SQL_NAMES.list(directory or sql_dir() / "migrations")
 
 
+@dataclass
 class _Postgres:
-    target = "database"
-    failures: tuple[type[Exception], ...] = (psycopg.Error,)
+    """A file and its ``schema_migrations`` row commit in one transaction: both or neither."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
+    conn: psycopg.Connection
+    target: ClassVar[str] = "database"
+    failures: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
 
     def applied(self) -> dict[int, tuple[str, str]]:
         rows = self.conn.execute(sql("migrations_applied")).fetchall()
         return {version: (name, checksum) for version, name, checksum in rows}
 
-    def apply(self, migration: Migration) -> None:
+    def apply(self, m: Migration) -> None:
         with self.conn.transaction():
-            self.conn.execute(migration.path.read_bytes())
-            self.conn.execute(
-                sql("migrations_record"),
-                {
-                    "version": migration.version,
-                    "name": migration.description,
-                    "checksum": migration.checksum,
-                },
-            )
+            self.conn.execute(m.path.read_bytes())
+            record = {"version": m.version, "name": m.description, "checksum": m.checksum}
+            self.conn.execute(sql("migrations_record"), record)
 
 
 def migrate_postgres(
     dsn: str, *, directory: Path | None = None, dry_run: bool = False
 ) -> list[str]:
-    """Apply pending migrations; return their file names (with ``dry_run``: list them only)."""
+    """Apply pending migrations; return their file names (with ``dry_run``: list them only).
+    Under a session advisory lock: a second migrator waits, then finds nothing left to do."""
     files = list_migrations(directory)
-    with Registry(dsn, max_size=1, timeout=5.0) as registry, registry.session() as conn:
+
+    def run(conn: psycopg.Connection) -> list[Migration]:
         conn.execute(sql("migrations_lock"))
         try:
             # A dry run looks without touching: even the bookkeeping table is rolled back.
             with conn.transaction(force_rollback=True) if dry_run else contextlib.nullcontext():
                 conn.execute(sql("migrations_bootstrap"))
-                done = migrate(_Postgres(conn), files, SQL_NAMES, dry_run=dry_run)
+                return migrate(_Postgres(conn), files, dry_run=dry_run)
         finally:
             if not conn.closed:
                 conn.execute(sql("migrations_unlock"))
-    return [f.filename for f in done]
+
+    with Registry(dsn, max_size=1, timeout=5.0) as registry:
+        return [f.filename for f in registry.run(run)]

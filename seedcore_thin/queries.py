@@ -1,11 +1,10 @@
 """Named SQL and Cypher statements, loaded from the versioned files DBAs edit.
 
-SQL files hold blocks headed ``-- name: NAME :SHAPE`` (River's convention), a one-line
-description comment, then the statement. SHAPE is what a call returns: ``:one`` (the row),
+``sql/queries.sql`` (the runtime's calls) and ``sql/setup.sql`` (the migrator's and the local
+stack's) hold blocks headed ``-- name: NAME :SHAPE`` (River's convention), a one-line
+description comment, then the statement; SHAPE is what a call returns: ``:one`` (the row),
 ``:many`` (every row), ``:scalar`` (first column of the row) or ``:exec`` (nothing).
-``sql/queries.sql`` holds the runtime's calls, ``sql/setup.sql`` the migrator's and the local
-stack's; ``cypher/queries/NAME.cypher`` holds one statement per file. Python never embeds
-query text: it asks for a statement by name.
+``cypher/queries/NAME.cypher`` holds one statement per file.
 """
 
 from __future__ import annotations
@@ -14,38 +13,29 @@ import functools
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from seedcore_thin.errors import QueryNotFound
 
 SHAPES = ("one", "many", "scalar", "exec")
-_HEADER_RE = re.compile(r"^--\s*name:(?P<rest>.*)$", re.MULTILINE)
-_NAME_SHAPE_RE = re.compile(rf"\s*(?P<name>[a-z_][a-z0-9_]*)\s+:(?P<shape>{'|'.join(SHAPES)})\s*")
+# A header line and the optional description line under it.
+_HEADER_RE = re.compile(r"^--\s*name:(.*)\n?(?:[ \t]*--[- \t]*(.*)\n?)?", re.MULTILINE)
+_NAME_SHAPE_RE = re.compile(rf"\s*([a-z_][a-z0-9_]*)\s+:({'|'.join(SHAPES)})\s*")
 _PARAM_RE = re.compile(r"%\((\w+)\)s")
 SQL_FILES = ("queries.sql", "setup.sql")
-
 _PACKAGE_DIR = Path(__file__).resolve().parent
-#: Where the wheel carries its copy of ``sql/`` and ``cypher/`` (pyproject's force-include).
-PACKAGED_ROOT = _PACKAGE_DIR / "data"
-
-
-def _is_checkout(folder: Path) -> bool:
-    return (folder / "pyproject.toml").is_file() and (folder / "sql" / "queries.sql").is_file()
 
 
 def project_root() -> Path:
-    """The folder holding ``sql/`` and ``cypher/``.
-
-    ``SEEDCORE_ROOT`` first, so a deployment can run an edited copy; else the source
-    checkout this package sits in (the files DBAs edit); else the copy an installed wheel
-    carries inside the package.
-    """
-    override = os.environ.get("SEEDCORE_ROOT")
-    if override:
+    """The folder holding ``sql/`` and ``cypher/``: ``SEEDCORE_ROOT`` (a deployment's edited
+    copy), else the source checkout this package sits in, else the wheel's packaged copy."""
+    if override := os.environ.get("SEEDCORE_ROOT"):
         return Path(override)
     checkout = _PACKAGE_DIR.parent
-    return checkout if _is_checkout(checkout) else PACKAGED_ROOT
+    if (checkout / "pyproject.toml").is_file() and (checkout / "sql" / "queries.sql").is_file():
+        return checkout
+    return _PACKAGE_DIR / "data"
 
 
 def sql_dir() -> Path:
@@ -58,35 +48,28 @@ def cypher_dir() -> Path:
 
 @dataclass(frozen=True)
 class NamedQuery:
-    """One statement, the description its author wrote above it, its result shape and the
-    names of its ``%(name)s`` parameters."""
+    """A statement of a ``-- name:`` file; ``params`` are its ``%(name)s`` placeholders."""
 
-    name: str
     description: str
     text: str
-    shape: str = "many"
-    params: frozenset[str] = field(default_factory=frozenset)
+    shape: str
+    params: frozenset[str]
 
 
 def parse_named_sql(text: str) -> dict[str, NamedQuery]:
     """Split a ``-- name:`` file into statements; a bad header or a duplicate is an error."""
     queries: dict[str, NamedQuery] = {}
-    headers = list(_HEADER_RE.finditer(text))
-    for i, header in enumerate(headers):
-        head = _NAME_SHAPE_RE.fullmatch(header.group("rest"))
+    parts = _HEADER_RE.split(text)  # preamble, then (header, description, body) triples
+    for header, description, body in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
+        head = _NAME_SHAPE_RE.fullmatch(header)
         if head is None:
-            raise ValueError(f"bad header {header.group(0)!r}: write -- name: NAME :SHAPE")
-        end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
-        lines = text[header.end() : end].strip("\n").splitlines()
-        description = ""
-        if lines and lines[0].lstrip().startswith("--"):
-            description = lines.pop(0).lstrip("- ").strip()
-        statement = "\n".join(lines).strip().rstrip(";").strip()
-        name = head.group("name")
+            raise ValueError(f"bad header '-- name:{header}': write -- name: NAME :SHAPE")
+        name, shape = head.groups()
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
+        statement = body.strip().rstrip(";").strip()
         params = frozenset(_PARAM_RE.findall(statement))
-        queries[name] = NamedQuery(name, description, statement, head.group("shape"), params)
+        queries[name] = NamedQuery((description or "").strip(), statement, shape, params)
     return queries
 
 
@@ -96,14 +79,12 @@ def _named_sql_file(path: Path) -> dict[str, NamedQuery]:
 
 
 def load_sql(extra: Iterable[Path] = ()) -> dict[str, NamedQuery]:
-    """The statements of ``sql/queries.sql`` and ``sql/setup.sql``, plus ``extra`` files
-    (the tests add ``tests/sql/admin.sql``); a name defined in two files is an error."""
+    """The statements of ``sql/``, plus ``extra`` files (the tests' ``tests/sql/admin.sql``)."""
     merged: dict[str, NamedQuery] = {}
     for path in [*(sql_dir() / f for f in SQL_FILES), *extra]:
         for name, query in _named_sql_file(path).items():
-            if name in merged:
+            if merged.setdefault(name, query) is not query:
                 raise ValueError(f"query {name!r} is defined twice (again in {path})")
-            merged[name] = query
     return merged
 
 
@@ -115,26 +96,17 @@ def sql(name: str) -> str:
         raise QueryNotFound(f"sql/ has no query named {name!r}") from None
 
 
-def _cypher_header_description(text: str) -> str:
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("//"):
-            return stripped.lstrip("/ ").strip()
-    return ""
-
-
 @functools.cache
-def _cypher_query(path: Path) -> NamedQuery:
-    text = path.read_text(encoding="utf-8")
-    return NamedQuery(path.stem, _cypher_header_description(text), text.strip().rstrip(";"))
+def _cypher_file(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
 def cypher(name: str) -> str:
     """The text of ``cypher/queries/NAME.cypher``."""
-    path = cypher_dir() / "queries" / f"{name}.cypher"
-    if not path.is_file():
-        raise QueryNotFound(f"cypher/queries has no file {name}.cypher")
-    return _cypher_query(path).text
+    try:
+        return _cypher_file(cypher_dir() / "queries" / f"{name}.cypher")
+    except FileNotFoundError:
+        raise QueryNotFound(f"cypher/queries has no file {name}.cypher") from None
 
 
 def cypher_query_names() -> list[str]:

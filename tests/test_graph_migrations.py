@@ -20,7 +20,7 @@ from seedcore_thin.graph.schema import SchemaChange, parse_schema_statement
 from seedcore_thin.queries import cypher_dir
 from seedcore_thin.specs import AgentSpec, PolicySpec
 
-ALL = [m.name for m in list_graph_migrations()]
+ALL = [m.path.stem for m in list_graph_migrations()]
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 
 from seedcore_thin.errors import MigrationError
 from seedcore_thin.migrations import (
-    MIGRATION_NAME_RE,
-    default_directory,
+    SQL_NAMES,
     list_migrations,
     migrate_postgres,
 )
+from seedcore_thin.queries import sql_dir
 from seedcore_thin.registry import Registry
 
 ALL_FILES = [f.filename for f in list_migrations()]
@@ -34,9 +34,9 @@ def copy_migrations(target: Path, count: int | None = None) -> Path:
 
 
 def test_files_are_named_and_ordered() -> None:
-    names = sorted(p.name for p in default_directory().iterdir())
+    names = sorted(p.name for p in (sql_dir() / "migrations").iterdir())
     assert names, "sql/migrations is empty"
-    assert all(MIGRATION_NAME_RE.match(n) for n in names), names
+    assert all(SQL_NAMES.regex.match(n) for n in names), names
     versions = [int(n[:4]) for n in names]
     assert versions == sorted(set(versions)), "versions are unique and increasing"
     assert names == ALL_FILES
