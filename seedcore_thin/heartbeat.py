@@ -37,6 +37,9 @@ JITTER = 0.2
 PING_TIMEOUT_S = 2.0
 DISCOVER_WAIT_S = 0.5
 EXPIRE_EVERY_ROUNDS = 3
+# Registry down: the next round comes after this long, not a whole beat, so the fleet is
+# back in active_instance within a few seconds of PostgreSQL's return.
+DOWN_RETRY_S = 1.0
 
 
 def dsn_fingerprint(dsn: str) -> str:
@@ -129,9 +132,9 @@ class HeartbeatRelay:
     # ---------------------------------------------------------------- internals
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.round()
+            up = self.round().get("registry_up") is not False
             jitter = random.uniform(1 - JITTER, 1 + JITTER)
-            self._stop.wait(self._beat_sec * jitter)
+            self._stop.wait(self._beat_sec * jitter if up else DOWN_RETRY_S)
 
     def _discover(self) -> None:
         """Ask new named actors who they are, without waiting for slow ones.

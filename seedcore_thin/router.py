@@ -195,7 +195,7 @@ class Router:
         cooldown_s: float = 10.0,
         live_refresh_s: float = 1.0,
         version_check_s: float = 1.0,
-        registry_retry_s: float = 5.0,
+        registry_retry_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.graph = graph
@@ -252,7 +252,8 @@ class Router:
                 instances = self.live_source.read()
             except RegistryUnavailable as exc:
                 log.warning("registry unavailable, routing through Ray discovery: %s", exc)
-                self._registry_down_until = now + self.registry_retry_s
+                # counted from the failed read's end: back within ~retry_s of the return
+                self._registry_down_until = self._clock() + self.registry_retry_s
         if instances is None:
             token = -1
         elif view is not None and view.instances is instances:
