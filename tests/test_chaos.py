@@ -277,7 +277,9 @@ def test_sigkill_both_databases_under_load_recovers_within_the_bound(
                     back["relay"] = time.monotonic() - pg_back
             return len(back) == 3
 
-        wait_until(recovered, 3 * RECOVERY_BOUND_S, "recovery")
+        with contextlib.suppress(AssertionError):  # judged below, with the times
+            wait_until(recovered, 3 * RECOVERY_BOUND_S, "recovery")
+        assert len(back) == 3, f"not all back after {3 * RECOVERY_BOUND_S} s: {back}"
         probe.close()
 
         def served(skill: str) -> float | None:  # routed to a live agent of the registry
@@ -286,9 +288,8 @@ def test_sigkill_both_databases_under_load_recovers_within_the_bound(
         wait_until(lambda: all(served(s) for s in QUALIFIED), 15, "every skill routed")
         for skill in QUALIFIED:  # the live set complete again: every skill served from it
             back[f"router: registry ({skill})"] = (served(skill) or 0.0) - pg_back
-        graph_ok = load.first(graph_back, _read_graph)
-        assert graph_ok is not None
-        back["router: graph"] = graph_ok - graph_back
+        wait_until(lambda: load.first(graph_back, _read_graph) is not None, 15, "graph read")
+        back["router: graph"] = (load.first(graph_back, _read_graph) or 0.0) - graph_back
         time.sleep(1.0)  # a little steady load after the recovery
         load.finish()
 
