@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 JITTER = 0.2
 EXPIRE_EVERY_ROUNDS = 3
+# Registry down: the next round comes after this long, not a whole beat, so the fleet is
+# back in active_instance within a few seconds of PostgreSQL's return.
+DOWN_RETRY_S = 1.0
 
 Info = dict[str, Any]  # an agent's describe() answer
 
@@ -99,8 +102,9 @@ class HeartbeatRelay:
 
     def _loop(self) -> None:
         while True:
-            self.round()
-            time.sleep(self._config["beat_sec"] * random.uniform(1 - JITTER, 1 + JITTER))
+            up = self.round().get("registry_up") is not False
+            beat = self._config["beat_sec"] * random.uniform(1 - JITTER, 1 + JITTER)
+            time.sleep(beat if up else DOWN_RETRY_S)
 
     def _look(self) -> tuple[list[Info], list[Info], list[Info]]:
         """Agents that answered (to beat), the new among them, and the gone or replaced.

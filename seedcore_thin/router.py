@@ -154,7 +154,7 @@ class Router:
         cooldown_s: float = 10.0,
         live_refresh_s: float = 1.0,
         version_check_s: float = 1.0,
-        registry_retry_s: float = 5.0,
+        registry_retry_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.graph = graph
@@ -203,7 +203,7 @@ class Router:
                 live = self.live_source.read()
             except RegistryUnavailable as exc:
                 log.warning("registry unavailable, routing through Ray discovery: %s", exc)
-                self._registry_down_until = now + self.registry_retry_s
+                self._registry_down_until = self._clock() + self.registry_retry_s
         if live is None or self._live is None or live.keys() != self._live.keys():
             self._live_generation += 1  # the per-shape live lists are made again
         self._live, self._live_at = live, now

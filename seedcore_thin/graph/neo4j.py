@@ -22,6 +22,9 @@ from seedcore_thin.graph.schema import SchemaChange
 
 SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 _CONNECT_TIMEOUT_S = 2.0
+# How long one call retries a lost server (the driver's default: 30 s, delays doubling from
+# 1 s), so a loop is back within about a second of the server's return.
+RETRY_S = 1.0
 _UNAVAILABLE = (
     neo4j_errors.ServiceUnavailable,
     neo4j_errors.SessionExpired,
@@ -55,7 +58,10 @@ class Neo4jGraphClient(GraphClient):
         self._where = driver_uri  # no credentials: safe for logs and errors
         try:
             self._driver = neo4j.GraphDatabase.driver(
-                driver_uri, auth=auth, connection_timeout=_CONNECT_TIMEOUT_S
+                driver_uri,
+                auth=auth,
+                connection_timeout=_CONNECT_TIMEOUT_S,
+                max_transaction_retry_time=RETRY_S,
             )
             self._driver.verify_connectivity()
         except _UNAVAILABLE as exc:
