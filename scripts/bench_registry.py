@@ -14,6 +14,7 @@ active_instance <= 50 ms, expire <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -82,9 +83,8 @@ def _live_reads(reg: Registry, n: int, suffix: str) -> dict[str, float]:
         rows = reg.call("active_instance_of", agent_ids=names)
         if len(rows) != k:
             raise SystemExit(f"active_instance_of returned {len(rows)} rows of {k}")
-        out[f"active_instance_of_ms_{k}{suffix}"] = round(
-            median_ms(lambda names=names: reg.call("active_instance_of", agent_ids=names)), 2
-        )
+        read = functools.partial(reg.call, "active_instance_of", agent_ids=names)
+        out[f"active_instance_of_ms_{k}{suffix}"] = round(median_ms(read), 2)
     return out
 
 
