@@ -38,18 +38,6 @@ SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
   FROM seedcore.active_instance
  ORDER BY logical_id;
 
--- name: live_set_version :scalar
--- The live-set change counter (0015): read it before active_instance; re-read the view only
--- when it moved.
-SELECT seedcore.live_set_version() AS version;
-
--- name: active_instance_of :many
--- The active_instance rows of the given agents only (text[]: a router's candidates), by agent id.
-SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
-       host(ip_address) AS ip_address, pid, started_at, last_heartbeat, metadata, live_replicas
-  FROM seedcore.active_instance_of(%(agent_ids)s::text[])
- ORDER BY logical_id;
-
 -- ===================== reconciler: leader lease, audit, read-backs =====================
 
 -- name: acquire_lease :one
