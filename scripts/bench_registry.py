@@ -1,17 +1,22 @@
 """Benchmark the registry's hot paths on a fresh database it creates and drops.
 
-``bench_registry.py --json [-n 10000]`` prints one JSON object: beats per second one call
-at a time and batched (``beat_many`` with a uuid[]), their ratio, one expire pass that
-expires 10 % of the fleet, and reading the whole ``active_instance`` view through the
-client into dataclasses (``active_instance_server_ms``: the view computed in the database
-alone). Targets on the 2-core dev machine: batched >= 50,000/s and >= 10x single,
+``bench_registry.py --json [-n 10000] [--big 100000]`` prints one JSON object: beats per
+second one call at a time and batched (``beat_many`` with a uuid[]), their ratio, one expire
+pass that expires 10 % of the fleet, and reading the whole ``active_instance`` view through
+the client into dataclasses (``active_instance_server_ms``: the view computed in the database
+alone). Then, at ``n`` and at ``--big`` instances (0 skips it; keys ``..._100k``), what a
+router may read instead: ``live_set_version_ms`` (the change counter, one scalar; the view is
+re-read only when it moved) and ``active_instance_of_ms_<k>`` (the rows of ``k`` candidate
+agents only). Targets on the 2-core dev machine: batched >= 50,000/s and >= 10x single,
 active_instance <= 50 ms, expire <= 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import random
 import sys
 import time
 import uuid
@@ -27,8 +32,15 @@ from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.queries import project_root, sql
 from seedcore_thin.registry import Registry
 
+ADMIN_SQL = project_root() / "tests" / "sql" / "admin.sql"  # beat, active_instance_count
 BATCH = 1000
 ROUNDS = 5
+CANDIDATES = (50, 500, 5000)
+
+
+def _ahead() -> datetime:
+    """Beats stamped this far ahead keep the set live (stale window 15 s) while it is read."""
+    return datetime.now(UTC) + timedelta(minutes=10)
 
 
 def _register(dsn: str, epoch: uuid.UUID, ids: list[uuid.UUID]) -> None:
@@ -52,10 +64,48 @@ def _register(dsn: str, epoch: uuid.UUID, ids: list[uuid.UUID]) -> None:
         cur.executemany(sql("register_instance"), params)
 
 
+def _live_reads(reg: Registry, n: int, suffix: str) -> dict[str, float]:
+    """The reads a router may make instead of the whole view (see the module docstring)."""
+    rng = random.Random(5)
+    out = {
+        f"active_instance_ms{suffix}": round(median_ms(reg.active_instances), 2),
+        f"active_instance_server_ms{suffix}": round(
+            median_ms(lambda: reg.call("active_instance_count")), 2
+        ),
+        f"live_set_version_ms{suffix}": round(
+            median_ms(lambda: reg.call("live_set_version"), repeat=50), 3
+        ),
+    }
+    for k in CANDIDATES:
+        if k > n:
+            continue
+        names = [f"agent-{i:05d}" for i in rng.sample(range(n), k)]
+        rows = reg.call("active_instance_of", agent_ids=names)
+        if len(rows) != k:
+            raise SystemExit(f"active_instance_of returned {len(rows)} rows of {k}")
+        read = functools.partial(reg.call, "active_instance_of", agent_ids=names)
+        out[f"active_instance_of_ms_{k}{suffix}"] = round(median_ms(read), 2)
+    return out
+
+
+def run_big(dsn: str, n: int) -> dict[str, float | int]:
+    """Only the router's reads, over ``n`` registered and beating instances."""
+    ids = [uuid.uuid4() for _ in range(n)]
+    with Registry(dsn, max_size=2, timeout=60, extra_sql=[ADMIN_SQL]) as reg:
+        epoch = reg.call("current_epoch")
+        start = time.perf_counter()
+        _register(dsn, epoch, ids)
+        reg.beat_many(ids, epoch, now=_ahead())
+        setup_s = time.perf_counter() - start
+        if reg.call("active_instance_count") != n:
+            raise SystemExit("active_instance does not list every instance")
+        suffix = f"_{n // 1000}k"
+        return {f"setup_s{suffix}": round(setup_s, 1), **_live_reads(reg, n, suffix)}
+
+
 def run(dsn: str, n: int) -> dict[str, float | int]:
     ids = [uuid.uuid4() for _ in range(n)]
-    admin_sql = project_root() / "tests" / "sql" / "admin.sql"  # beat, active_instance_count
-    with Registry(dsn, max_size=2, timeout=30, extra_sql=[admin_sql]) as reg:
+    with Registry(dsn, max_size=2, timeout=30, extra_sql=[ADMIN_SQL]) as reg:
         epoch = reg.call("current_epoch")
         _register(dsn, epoch, ids)
 
@@ -72,10 +122,10 @@ def run(dsn: str, n: int) -> dict[str, float | int]:
         if accepted != n * ROUNDS:
             raise SystemExit(f"beat_many accepted {accepted} of {n * ROUNDS}")
 
-        active_ms = median_ms(reg.active_instances)
-        view_ms = median_ms(lambda: reg.call("active_instance_count"))
+        reg.beat_many(ids, epoch, now=_ahead())
         if len(reg.active_instances()) != n:
             raise SystemExit("active_instance does not list every instance")
+        reads = _live_reads(reg, n, "")
 
         # 10 % fall silent; the expire pass must find and expire exactly those.
         silent = max(1, n // 10)
@@ -94,8 +144,7 @@ def run(dsn: str, n: int) -> dict[str, float | int]:
         "batch_size": BATCH,
         "expire_ms": round(expire_ms, 2),
         "expired": result["expired"],
-        "active_instance_ms": round(active_ms, 2),
-        "active_instance_server_ms": round(view_ms, 2),
+        **reads,
     }
 
 
@@ -103,6 +152,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("-n", "--instances", type=int, default=10_000)
+    parser.add_argument(
+        "--big", type=int, default=100_000, help="instances of the read-only run (0: skip)"
+    )
     parser.add_argument(
         "--pg-dsn",
         help="server to create the scratch database on (default: the test server)",
@@ -112,6 +164,10 @@ def main() -> int:
     with scratch_database(server, "bench") as dsn:
         migrate_postgres(dsn)
         report = run(dsn, args.instances)
+    if args.big:
+        with scratch_database(server, "bench") as dsn:
+            migrate_postgres(dsn)
+            report.update(run_big(dsn, args.big))
     if args.json:
         print(json.dumps(report))
     else:

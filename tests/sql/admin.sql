@@ -34,6 +34,17 @@ SELECT cluster_epoch, is_current_epoch, status, instances, stale_instances,
 -- How many agents have a live replica (computes the whole active_instance view server-side).
 SELECT count(*) AS agents FROM seedcore.active_instance;
 
+-- name: live_set_version :scalar
+-- The live-set change counter (0015): read before active_instance (to sql/queries.sql with its caller).
+SELECT seedcore.live_set_version() AS version;
+
+-- name: active_instance_of :many
+-- The active_instance rows of the given agents only (text[]: a router's candidates), by agent id.
+SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
+       host(ip_address) AS ip_address, pid, started_at, last_heartbeat, metadata, live_replicas
+  FROM seedcore.active_instance_of(%(agent_ids)s::text[])
+ ORDER BY logical_id;
+
 -- ===================== reconciler history =====================
 
 -- name: reconcile_runs_recent :many
