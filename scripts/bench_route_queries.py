@@ -82,7 +82,7 @@ def bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         load_fleet(client, fleet)
         load_s = time.perf_counter() - start
         tasks = task_mix(fleet, N_SHAPES, seed=11)
-        extra = [TaskRequest(task_type="gpus", min_gpus=2.0)]
+        extra = [TaskRequest.parse({"task_type": "gpus", "min_gpus": 2.0})]
         for task in tasks:  # warm the plan cache
             client.run("route_candidates", **task.route_params())
         client_ms, server_ms, sizes = [], [], []

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from seedcore_thin.agent import BUILTIN_ECHO
 from seedcore_thin.config import Settings, state_dir
 from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
 from seedcore_thin.local import pg_dsn as resolve_dsn
@@ -66,10 +67,18 @@ def print_decision(decision: RoutingDecision, out: TextIO) -> None:
     out.write(f"  decided in {decision.latency_ms:.2f} ms{cached}\n")
 
 
-def print_reasons(reasons: Mapping[str, Sequence[str]], chosen: str | None, out: TextIO) -> None:
-    """One line per agent: qualified ones first, then the refused with their reasons."""
+def print_reasons(
+    reasons: Mapping[str, Sequence[str]],
+    chosen: str | None,
+    out: TextIO,
+    runs: Mapping[str, str] | None = None,
+) -> None:
+    """One line per agent: qualified ones first, then the refused with their reasons; with
+    ``runs``, what code each agent runs (its entrypoint, or the built-in echo agent)."""
+    runs = runs or {}
     width = max([len("AGENT"), *(len(a) for a in reasons)])
-    out.write(f"{'AGENT':<{width}}  VERDICT\n")
+    code = max([len("RUNS") * bool(runs), *(len(runs.get(a, "")) for a in reasons)])
+    out.write(f"{'AGENT':<{width}}  {'RUNS' if runs else '':<{code}}  VERDICT\n")
     ordered = sorted(reasons, key=lambda a: (bool(reasons[a]), a))
     for agent_id in ordered:
         why = reasons[agent_id]
@@ -77,7 +86,12 @@ def print_reasons(reasons: Mapping[str, Sequence[str]], chosen: str | None, out:
             verdict = "qualified, live" + (" (chosen)" if agent_id == chosen else "")
         else:
             verdict = "; ".join(why)
-        out.write(f"{agent_id:<{width}}  {verdict}\n")
+        out.write(f"{agent_id:<{width}}  {runs.get(agent_id, ''):<{code}}  {verdict}\n")
+
+
+def implementations(graph: Any) -> dict[str, str]:
+    """What each agent of the graph runs: its entrypoint, or the built-in echo agent."""
+    return {s.agent_id: s.entrypoint or BUILTIN_ECHO for s in graph.list_agent_specs()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,12 +146,13 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
             print_reasons(refusal.reasons, None, out)
         return EXIT_NO_AGENT
     reasons = router.explain(task) if args.explain else None
+    runs = implementations(router.graph) if args.explain else None
     if args.json:
         doc: dict[str, Any] = {"routed": True, "decision": decision.as_dict()}
         if args.execute:
             doc["result"] = result
         if reasons is not None:
-            doc["reasons"] = reasons
+            doc["reasons"], doc["runs"] = reasons, runs
         out.write(json.dumps(doc, indent=2, default=str) + "\n")
         return EXIT_ROUTED
     print_decision(decision, out)
@@ -145,5 +160,5 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
         out.write(f"  result     {json.dumps(result, default=str)}\n")
     if reasons is not None:
         out.write("\n")
-        print_reasons(reasons, decision.agent_id, out)
+        print_reasons(reasons, decision.agent_id, out, runs)
     return EXIT_ROUTED

@@ -17,6 +17,14 @@ from seedcore_thin.errors import ConfigError, NoQualifiedAgent, SeedcoreError
 
 SAMPLE_TASKS: list[tuple[str, dict[str, Any]]] = [
     (
+        "Which topic is this sentence about? (embedder-1 runs a real model, all-MiniLM-L6-v2)",
+        {
+            "task_type": "similar",
+            "required_skills": ["similar"],
+            "data": {"text": "Reconcile the ledger before the quarterly audit", "top": 2},
+        },
+    ),
+    (
         "Detect objects in a camera frame (vision organ, YOLO)",
         {
             "task_type": "image_analysis",
@@ -151,6 +159,24 @@ def print_fleet(rows: Sequence[Any]) -> None:
     _table(table, ("agent", "instance", "namespace", "ip:pid", "last beat"))
 
 
+def print_code(namespace: str) -> None:
+    """What each agent runs (its entrypoint, or the built-in echo agent) and its setup time."""
+    from seedcore_thin import actors
+
+    found = actors.describe_all(actors.named_actors([namespace]), timeout_s=5)
+    table = [
+        (
+            f.name,
+            str(f.info.get("entrypoint")),
+            str(f.info.get("state")),
+            f"{f.info['setup_s']:.2f} s" if f.info.get("setup_s") is not None else "",
+        )
+        for f in sorted(found, key=lambda f: f.name)
+        if f.info is not None
+    ]
+    _table(table, ("agent", "runs", "state", "setup took"))
+
+
 def _print_refusals(reasons: Mapping[str, Sequence[str]], limit: int = 12) -> None:
     refused = [(agent, why) for agent, why in sorted(reasons.items()) if why]
     for agent, why in refused[:limit]:
@@ -225,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Registry(pg_dsn) as registry:
             rows = wait_for_fleet(registry, placed, timeout_s=3 * settings.beat_sec + 5)
         print_fleet(rows)
+        print("  what each agent runs (agents without an entrypoint run the built-in echo agent):")
+        print_code(settings.namespace)
 
         _step(6, "Routing sample tasks to the best qualified live agent")
         route_samples(manager)
