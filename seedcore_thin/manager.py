@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from seedcore_thin import actors, metrics
 from seedcore_thin.config import Settings
@@ -72,11 +73,11 @@ class Tier0Manager:
         self.last_error: str | None = None
         self.passes = 0
         self.metrics = metrics.Metrics(
-            lease_held=lambda: self._reconciler is not None and self._reconciler.leads,
-            in_flight=lambda: dict(self._router.in_flight if self._router else {}),
+            lease_held=lambda: (rec := self._reconciler) is not None and rec.leads,
+            in_flight=lambda: dict(router.in_flight) if (router := self._router) else {},
             health=self._instance_health,
         )
-        self._metrics_server: Any = None
+        self._metrics_server: WSGIServer | None = None
 
     # ------------------------------------------------------------------ wiring
     def attach_graph(self, client: Any) -> None:
@@ -258,7 +259,7 @@ class Tier0Manager:
         ``host`` widens it (``0.0.0.0``); returns the port (``0``: a free one). Once only."""
         if self._metrics_server is None:
             self._metrics_server = metrics.start_server(self.metrics.registry, port, host)
-        return int(self._metrics_server.server_port)
+        return self._metrics_server.server_port
 
     def close(self) -> None:
         if self._metrics_server is not None:

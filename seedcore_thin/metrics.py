@@ -110,6 +110,7 @@ class Metrics:
         started = Tally(
             o.outcome for o in report.outcomes if o.action.kind in ("create", "replace")
         )
+        # every desired agent is in exactly one bucket: in sync, pending, a start, or held
         held = sum(
             h.action.kind in ("create", "replace") or h.rule == RULE_UNMANAGED_NAME
             for h in p.held_back

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client.core import Metric
@@ -22,11 +23,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from seedcore_thin.config import Settings
 from seedcore_thin.errors import NoQualifiedAgent
 from seedcore_thin.graph import upsert_agent
-from seedcore_thin.graph.falkordb import FalkorDBGraphClient
+from seedcore_thin.graph.falkordb import FalkorDBGraphClient, MockGraphClient
 from seedcore_thin.manager import Tier0Manager
 from seedcore_thin.metrics import Metrics
 from seedcore_thin.specs import AgentSpec
-from tests.fixtures_graph import MockGraph
+from tests.fixtures_pg import TcpProxy
 from tests.fixtures_ray import free_port, ray_env, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,10 +116,11 @@ def test_every_metric_is_documented_with_its_type_and_labels() -> None:
 
 @pytest.mark.ray
 def test_endpoint_follows_a_real_reconcile_and_real_routed_tasks(
-    mock_graph: MockGraph, ray_namespace: str, pg_dsn: str
+    falkordb_server: str, ray_namespace: str, pg_dsn: str
 ) -> None:
     ns = ray_namespace
-    graph = mock_graph([spec("m1"), spec("m2")])
+    proxy = TcpProxy(urlsplit(falkordb_server).port or 0)  # the graph, until we pull the plug
+    graph = MockGraphClient([spec("m1"), spec("m2")], uri=f"falkordb://127.0.0.1:{proxy.port}")
     manager = Tier0Manager(
         Settings(pg_dsn=pg_dsn, namespace=ns, beat_sec=1.0), graph=graph, namespace=ns
     )
@@ -178,17 +180,24 @@ def test_endpoint_follows_a_real_reconcile_and_real_routed_tasks(
         assert in_flight(s) == 0  # done: no series left
         assert value(scrape(other_port), "routing_decisions_total", outcome="routed") is None
 
-        # the graph goes away: the watch loop's check says so within a couple of seconds
-        manager.attach_graph(FalkorDBGraphClient("127.0.0.1", free_port(), "gone"))
-        wait_until(lambda: value(scrape(port), "backend_up", backend="graph") == 0, 10, "down")
+        # the graph goes away and comes back: the watch loop's check says so each second
+        def graph_up() -> float | None:
+            return value(scrape(port), "backend_up", backend="graph")
+
+        proxy.down()
+        wait_until(lambda: graph_up() == 0, 10, "graph down on the endpoint")
         assert value(scrape(port), "backend_up", backend="registry") == 1
         assert value(scrape(port), "agents_desired") == 2  # not zeroed by an outage
+        proxy.up()
+        wait_until(lambda: graph_up() == 1, 10, "graph back on the endpoint")
 
         manager.stop_graph_reconciler()
         assert value(scrape(port), "reconcile_lease_held") == 0
     finally:
         manager.close()
         other.close()
+        graph.close()
+        proxy.down()
     assert refused("127.0.0.1", port), "close() stops the server"
 
 
