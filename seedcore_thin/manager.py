@@ -16,8 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
-from seedcore_thin import actors
+from seedcore_thin import actors, metrics
 from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError, LeaderLockHeld
 from seedcore_thin.planner import Plan
@@ -71,6 +72,12 @@ class Tier0Manager:
         self.last_report: ApplyReport | None = None
         self.last_error: str | None = None
         self.passes = 0
+        self.metrics = metrics.Metrics(
+            lease_held=lambda: (rec := self._reconciler) is not None and rec.leads,
+            in_flight=lambda: dict(router.in_flight) if (router := self._router) else {},
+            health=self._instance_health,
+        )
+        self._metrics_server: WSGIServer | None = None
 
     # ------------------------------------------------------------------ wiring
     def attach_graph(self, client: Any) -> None:
@@ -101,7 +108,9 @@ class Tier0Manager:
     ) -> ApplyReport:
         """One pass: lock, plan, apply. Raises LeaderLockHeld when another reconciler leads."""
         with self._pass_lock:
+            start = time.monotonic()
             report = self.reconciler.reconcile(progress=progress, keep_lock=keep_lock)
+            self.metrics.observe_pass(report, time.monotonic() - start)
             self.last_report = report
             self.passes += 1
             return report
@@ -109,9 +118,12 @@ class Tier0Manager:
     def change_token(self) -> tuple[Any, ...]:
         """What the watch loop compares each second; cheap (three small reads)."""
         rec, store = self.reconciler, self.reconciler.store
-        live = _or_unreachable(lambda: store.live_fingerprint(rec.scope)) if store else None
+        up = self.metrics.up.labels
+        live = None
+        if store is not None:
+            live = _or_unreachable(lambda: store.live_fingerprint(rec.scope), up("registry"))
         names = tuple(actors.named_actors(self._watched_namespaces()))
-        return (_or_unreachable(self.graph.version), live, names)
+        return (_or_unreachable(self.graph.version, up("graph")), live, names)
 
     def _watched_namespaces(self) -> set[str]:
         rec = self.reconciler
@@ -122,6 +134,11 @@ class Tier0Manager:
             p = self.last_report.plan
             spaces |= {a.namespace for a in p.actions} | {e.namespace for e in p.in_sync}
         return spaces
+
+    def _instance_health(self) -> list[dict[str, Any]]:
+        """The registry's own figures for the metrics endpoint; none without a registry."""
+        store = self._reconciler.store if self._reconciler is not None else None
+        return store.registry.call("instance_health") if store is not None else []
 
     def prune_audit(self) -> int:
         """Runs deleted past the audit retention, in bounded batches; a failure only logs."""
@@ -221,6 +238,7 @@ class Tier0Manager:
                 ns = rec.default_namespace
                 live = RegistryLive(rec.store.registry, ns) if rec.store is not None else None
                 self._router = Router(graph, live, namespace=ns)
+                self._router.metrics = self.metrics
             return self._router
 
     def execute_task_on_graph_best(self, task: Any) -> Any:
@@ -236,7 +254,18 @@ class Tier0Manager:
         ``list_agents()`` also returned ids); ``self.graph.list_agent_specs()`` has the rest."""
         return [spec.agent_id for spec in self._attached().list_agent_specs()]
 
+    def start_metrics_server(self, port: int = 0, host: str = metrics.LOOPBACK) -> int:
+        """Serve this manager's metrics at ``http://host:port/metrics``, on loopback unless
+        ``host`` widens it (``0.0.0.0``); returns the port (``0``: a free one). Once only."""
+        if self._metrics_server is None:
+            self._metrics_server = metrics.start_server(self.metrics.registry, port, host)
+        return self._metrics_server.server_port
+
     def close(self) -> None:
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
         self.stop_graph_reconciler()
         with self._router_lock:
             self._router = None
@@ -245,12 +274,16 @@ class Tier0Manager:
             self._reconciler = None
 
 
-def _or_unreachable(read: Callable[[], Any]) -> Any:
-    """A change-token part: the value read, or a marker that changes when the error does."""
+def _or_unreachable(read: Callable[[], Any], up: Any) -> Any:
+    """A change-token part: the value read, or a marker that changes when the error does;
+    ``up`` (a gauge) says which."""
     try:
-        return read()
+        value = read()
     except Exception as exc:
+        up.set(0)
         return f"unreachable: {type(exc).__name__}"
+    up.set(1)
+    return value
 
 
 _manager: Tier0Manager | None = None

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from seedcore_thin import actors, config
@@ -248,6 +249,13 @@ class Reconciler:
         except RegistryUnavailable as exc:
             log.warning("could not renew the lease, registry unavailable: %s", exc)
         return None
+
+    @property
+    def leads(self) -> bool:
+        """Whether this process holds the leader lock: an unexpired lease, or the Ray lock."""
+        lease = self.store.lease if self.store is not None else None
+        held = lease is not None and lease.expires_at > datetime.now(UTC)
+        return held or self._ray_lock is not None
 
     def release(self) -> None:
         self._from_store("release lease", AuditStore.release, False)

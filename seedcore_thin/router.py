@@ -25,6 +25,7 @@ from seedcore_thin import actors
 from seedcore_thin.config import default_namespace
 from seedcore_thin.errors import DispatchFailed, NoQualifiedAgent, RegistryUnavailable
 from seedcore_thin.graph import GraphClient
+from seedcore_thin.metrics import Metrics, observe_routing
 from seedcore_thin.tasks import TaskRequest
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ class _Shape:
 
 class Router:
     """Routes tasks for one process; thread-safe, so concurrent callers spread the load."""
+
+    metrics: Metrics | None = None  # set by Tier0Manager: its routing metrics
 
     def __init__(
         self,
@@ -321,6 +324,7 @@ class Router:
         """Choose an agent without dispatching (the CLI's dry answer); reserves nothing."""
         return self._pick(TaskRequest.parse(task), set(), reserve=False)
 
+    @observe_routing
     def execute(self, task: TaskRequest | Mapping[str, Any]) -> RoutedResult:
         """Route and run one task; retries the next agent when delivery fails (bounded)."""
         request = TaskRequest.parse(task)

@@ -42,6 +42,13 @@ SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
   FROM seedcore.active_instance
  ORDER BY logical_id;
 
+-- name: instance_health :many
+-- Instance counts by epoch and status (the metrics endpoint reads them at scrape time).
+SELECT cluster_epoch, is_current_epoch, status, instances, stale_instances,
+       oldest_heartbeat, newest_heartbeat
+  FROM seedcore.instance_health
+ ORDER BY is_current_epoch DESC, cluster_epoch, status;
+
 -- ===================== reconciler: leader lease, audit, read-backs =====================
 
 -- name: acquire_lease :one

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pg-dsn", help="default: SEEDCORE_PG_DSN, else the embedded stack")
     p.add_argument("--allow-mass-removal", action="store_true")
     p.add_argument("--interval", type=float, default=15.0, help="watch: full resync period")
+    p.add_argument("--metrics-port", type=int, help="watch: serve Prometheus metrics on PORT")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="watch: metrics bind address")
     return p
 
 
@@ -132,6 +134,9 @@ def _run(args: argparse.Namespace) -> int:
             return _plan(manager, args.json)
         if args.command == "apply":
             return _apply(manager, args.json)
+        if args.metrics_port is not None:
+            port = manager.start_metrics_server(args.metrics_port, args.metrics_host)
+            print(f"metrics at http://{args.metrics_host}:{port}/metrics", file=sys.stderr)
         return _watch(manager, args.interval)
     finally:
         manager.close()

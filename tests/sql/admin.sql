@@ -23,13 +23,6 @@ SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
   FROM seedcore.active_instances
  ORDER BY logical_id, last_heartbeat DESC, instance_id;
 
--- name: instance_health :many
--- Instance counts by epoch and status.
-SELECT cluster_epoch, is_current_epoch, status, instances, stale_instances,
-       oldest_heartbeat, newest_heartbeat
-  FROM seedcore.instance_health
- ORDER BY is_current_epoch DESC, cluster_epoch, status;
-
 -- name: active_instance_count :scalar
 -- How many agents have a live replica (computes the whole active_instance view server-side).
 SELECT count(*) AS agents FROM seedcore.active_instance;
