@@ -87,13 +87,15 @@ pytest: install
 
 test: lint pgtap pytest
 
+# Every benchmark runs even when one misses a target; the target fails at the end if any did.
+BENCHES := registry graph reconcile routing agents vs_serve
+
 bench: $(BENCH_STAMP)
-	$(BENCH_PY) scripts/bench_registry.py --json
-	$(BENCH_PY) scripts/bench_graph.py --json
-	$(BENCH_PY) scripts/bench_reconcile.py --json
-	$(BENCH_PY) scripts/bench_routing.py --json
-	$(BENCH_PY) scripts/bench_agents.py --json
-	$(BENCH_PY) scripts/bench_vs_serve.py --json
+	@failed=""; for b in $(BENCHES); do \
+	  echo "# scripts/bench_$$b.py --json"; \
+	  $(BENCH_PY) scripts/bench_$$b.py --json || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "# missed a target or failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
