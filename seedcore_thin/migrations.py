@@ -1,18 +1,16 @@
 """One migrator for ``sql/migrations`` (PostgreSQL) and ``cypher/migrations`` (the graph).
 
 Shared: file names, checksums (line endings normalised: a CRLF checkout is no change) and
-the rules refusing a divergence; a backend (PostgreSQL here, the graph's in
-:mod:`seedcore_thin.graph.migrations`) applies one file with its history record, locked.
+the rules refusing a divergence (:func:`pending`); each target (PostgreSQL here, the graph in
+:mod:`seedcore_thin.graph.migrations`) applies a file with its history record, locked.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol
 
 import psycopg
 
@@ -27,10 +25,6 @@ class Migration:
     description: str
     path: Path
     checksum: str
-
-    @property
-    def filename(self) -> str:
-        return self.path.name
 
 
 @dataclass(frozen=True)
@@ -60,59 +54,43 @@ class Convention:
             version = int(match["version"])
             if version in found:
                 raise MigrationError(
-                    f"{path.name}: version {version:04d} is also used by {found[version].filename}"
+                    f"{path.name}: version {version:04d} is also used by {found[version].path.name}"
                 )
             checksum = hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
             found[version] = Migration(version, match["description"], path, checksum)
         return [found[v] for v in sorted(found)]
 
 
-class Backend(Protocol):
-    """Where migrations are recorded and applied."""
-
-    target: ClassVar[str]  # "database", "graph": named in the errors
-    failures: ClassVar[tuple[type[Exception], ...]]  # what a failed file raises
-
-    def applied(self) -> dict[int, tuple[str, str]]: ...  # version -> (description, checksum)
-
-    def apply(self, migration: Migration) -> None: ...  # run the file and record it
-
-
-def migrate(backend: Backend, files: list[Migration], *, dry_run: bool) -> list[Migration]:
-    """Apply the files not applied yet, in order (``dry_run``: only return them). Refused:
-    an applied file whose checksum or name changed, a target that knows versions this code
-    does not (the code is older), a new file numbered below one already applied."""
-    applied = backend.applied()
+def pending(
+    files: list[Migration], applied: dict[int, tuple[str, str]], target: str
+) -> list[Migration]:
+    """The files not applied yet, in order, given what the ``target`` ("database", "graph")
+    recorded (version -> (description, checksum)). Refused: an applied file whose checksum or
+    name changed, a target that knows versions this code does not (the code is older), a new
+    file numbered below one already applied."""
     by_version = {f.version: f for f in files}
     if unknown := sorted(set(applied) - set(by_version)):
         names = ", ".join(f"{v:04d} {applied[v][0]}" for v in unknown)
         raise MigrationError(
-            f"the {backend.target} has migrations this code does not know ({names}): "
-            f"the code is older than the {backend.target}"
+            f"the {target} has migrations this code does not know ({names}): "
+            f"the code is older than the {target}"
         )
     for version, (description, checksum) in sorted(applied.items()):
         f = by_version[version]
         if checksum != f.checksum:
             raise MigrationError(
-                f"{f.filename} was changed after it was applied (checksum {checksum[:12]} "
+                f"{f.path.name} was changed after it was applied (checksum {checksum[:12]} "
                 f"recorded, {f.checksum[:12]} on disk): add a new migration instead"
             )
         if description != f.description:
-            raise MigrationError(f"{f.filename}: {version:04d} was applied as {description}")
+            raise MigrationError(f"{f.path.name}: {version:04d} was applied as {description}")
     todo = [f for f in files if f.version not in applied]
     if todo and applied and todo[0].version < max(applied):
-        last = by_version[max(applied)].filename
+        last = by_version[max(applied)].path.name
         raise MigrationError(
-            f"{todo[0].filename} is numbered below {last}, which is already applied: "
+            f"{todo[0].path.name} is numbered below {last}, which is already applied: "
             "renumber it after the last applied migration"
         )
-    if dry_run:
-        return todo
-    for f in todo:
-        try:
-            backend.apply(f)
-        except backend.failures as exc:
-            raise MigrationError(f"{f.filename} failed: {exc}") from exc
     return todo
 
 
@@ -124,29 +102,11 @@ def list_migrations(directory: Path | None = None) -> list[Migration]:
     return SQL_NAMES.list(directory or sql_dir() / "migrations")
 
 
-@dataclass
-class _Postgres:
-    """A file and its ``schema_migrations`` row commit in one transaction: both or neither."""
-
-    conn: psycopg.Connection
-    target: ClassVar[str] = "database"
-    failures: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
-
-    def applied(self) -> dict[int, tuple[str, str]]:
-        rows = self.conn.execute(sql("migrations_applied")).fetchall()
-        return {version: (name, checksum) for version, name, checksum in rows}
-
-    def apply(self, m: Migration) -> None:
-        with self.conn.transaction():
-            self.conn.execute(m.path.read_bytes())
-            record = {"version": m.version, "name": m.description, "checksum": m.checksum}
-            self.conn.execute(sql("migrations_record"), record)
-
-
 def migrate_postgres(
     dsn: str, *, directory: Path | None = None, dry_run: bool = False
 ) -> list[str]:
     """Apply pending migrations; return their file names (with ``dry_run``: list them only).
+    A file and its ``schema_migrations`` row commit in one transaction: both or neither.
     Under a session advisory lock: a second migrator waits, then finds nothing left to do."""
     files = list_migrations(directory)
 
@@ -154,12 +114,22 @@ def migrate_postgres(
         conn.execute(sql("migrations_lock"))
         try:
             # A dry run looks without touching: even the bookkeeping table is rolled back.
-            with conn.transaction(force_rollback=True) if dry_run else contextlib.nullcontext():
+            with conn.transaction(force_rollback=dry_run):
                 conn.execute(sql("migrations_bootstrap"))
-                return migrate(_Postgres(conn), files, dry_run=dry_run)
+                rows = conn.execute(sql("migrations_applied")).fetchall()
+                todo = pending(files, {v: (name, sha) for v, name, sha in rows}, "database")
+            for m in [] if dry_run else todo:
+                record = {"version": m.version, "name": m.description, "checksum": m.checksum}
+                try:
+                    with conn.transaction():
+                        conn.execute(m.path.read_bytes())
+                        conn.execute(sql("migrations_record"), record)
+                except psycopg.Error as exc:
+                    raise MigrationError(f"{m.path.name} failed: {exc}") from exc
+            return todo
         finally:
             if not conn.closed:
                 conn.execute(sql("migrations_unlock"))
 
     with Registry(dsn, max_size=1, timeout=5.0) as registry:
-        return [f.filename for f in registry.run(run)]
+        return [f.path.name for f in registry.run(run)]

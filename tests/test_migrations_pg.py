@@ -18,7 +18,7 @@ from seedcore_thin.migrations import (
 from seedcore_thin.queries import sql_dir
 from seedcore_thin.registry import Registry
 
-ALL_FILES = [f.filename for f in list_migrations()]
+ALL_FILES = [f.path.name for f in list_migrations()]
 
 
 def applied(dsn: str) -> list[tuple[int, str]]:
@@ -29,7 +29,7 @@ def applied(dsn: str) -> list[tuple[int, str]]:
 def copy_migrations(target: Path, count: int | None = None) -> Path:
     target.mkdir()
     for f in list_migrations()[:count]:
-        shutil.copy(f.path, target / f.filename)
+        shutil.copy(f.path, target / f.path.name)
     return target
 
 
@@ -47,9 +47,9 @@ def test_files_are_named_and_ordered() -> None:
 def test_each_migration_is_one_transaction_and_documented() -> None:
     for f in list_migrations():
         text = f.path.read_text(encoding="utf-8")
-        assert text.lstrip().startswith("--"), f"{f.filename} starts with a comment saying why"
+        assert text.lstrip().startswith("--"), f"{f.path.name} starts with a comment saying why"
         assert not re.search(r"^\s*(BEGIN|COMMIT)\s*;", text, re.I | re.M), (
-            f"{f.filename}: the runner owns the transaction"
+            f"{f.path.name}: the runner owns the transaction"
         )
 
 

@@ -135,7 +135,7 @@ def test_installed_package_reads_its_own_copy(installed: InstalledWheel) -> None
 def unmigrated_graph_uri(falkordb_server: str) -> Iterator[str]:
     uri = f"{falkordb_server}/wheel_{uuid.uuid4().hex[:12]}"
     yield uri
-    client = FalkorDBGraphClient.from_uri(uri)
+    client = FalkorDBGraphClient(uri)
     try:
         client.delete_graph()
     finally:

@@ -42,9 +42,9 @@ class GraphClient(ABC):
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
         """Run one statement; reads may go to replicas, writes must not."""
 
-    @abstractmethod
     def _apply_schema(self, statement: str, change: SchemaChange) -> None:
-        """Apply one constraint or index declared in Neo4j syntax."""
+        """Apply one constraint or index declared in Neo4j syntax (as written, by default)."""
+        self._execute(statement, {}, write=True)
 
     @abstractmethod
     def close(self) -> None: ...

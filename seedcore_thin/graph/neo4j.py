@@ -18,7 +18,6 @@ from neo4j import exceptions as neo4j_errors
 
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
 from seedcore_thin.graph.base import GraphClient, Row
-from seedcore_thin.graph.schema import SchemaChange
 
 SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 _CONNECT_TIMEOUT_S = 2.0
@@ -83,9 +82,6 @@ class Neo4jGraphClient(GraphClient):
         except neo4j_errors.Neo4jError as exc:
             raise GraphQueryError(f"Neo4j rejected the statement: {exc}") from None
         return [record.data() for record in records]
-
-    def _apply_schema(self, statement: str, change: SchemaChange) -> None:
-        self._execute(statement, {}, write=True)
 
     def close(self) -> None:
         self._driver.close()
