@@ -27,38 +27,28 @@ class Migration:
     checksum: str
 
 
-@dataclass(frozen=True)
-class Convention:
-    """How the files of one target are named: PREFIX + NNNN + SEP + lower_snake + SUFFIX."""
-
-    prefix: str
-    sep: str
-    suffix: str
-
-    @property
-    def regex(self) -> re.Pattern[str]:
-        return re.compile(
-            rf"^{self.prefix}(?P<version>\d{{4}}){re.escape(self.sep)}"
-            rf"(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*){re.escape(self.suffix)}$"
-        )
-
-    def list(self, folder: Path) -> list[Migration]:
-        """The files in version order; misnamed files and reused versions are errors."""
-        if not folder.is_dir():
-            raise MigrationError(f"migration directory {folder} does not exist")
-        found: dict[int, Migration] = {}
-        for path in sorted(folder.glob(f"*{self.suffix}")):
-            if (match := self.regex.match(path.name)) is None:
-                hint = f"{self.prefix}NNNN{self.sep}lower_snake_description{self.suffix}"
-                raise MigrationError(f"{path.name}: migration files here are named {hint}")
-            version = int(match["version"])
-            if version in found:
-                raise MigrationError(
-                    f"{path.name}: version {version:04d} is also used by {found[version].path.name}"
-                )
-            checksum = hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
-            found[version] = Migration(version, match["description"], path, checksum)
-        return [found[v] for v in sorted(found)]
+def migration_files(folder: Path, prefix: str, sep: str, suffix: str) -> list[Migration]:
+    """The files named PREFIX + NNNN + SEP + lower_snake_description + SUFFIX, in version
+    order; misnamed files and reused versions are errors."""
+    if not folder.is_dir():
+        raise MigrationError(f"migration directory {folder} does not exist")
+    name_re = re.compile(
+        rf"{prefix}(?P<version>\d{{4}}){re.escape(sep)}"
+        rf"(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*){re.escape(suffix)}"
+    )
+    found: dict[int, Migration] = {}
+    for path in sorted(folder.glob(f"*{suffix}")):
+        if (match := name_re.fullmatch(path.name)) is None:
+            hint = f"{prefix}NNNN{sep}lower_snake_description{suffix}"
+            raise MigrationError(f"{path.name}: migration files here are named {hint}")
+        version = int(match["version"])
+        if version in found:
+            raise MigrationError(
+                f"{path.name}: version {version:04d} is also used by {found[version].path.name}"
+            )
+        checksum = hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+        found[version] = Migration(version, match["description"], path, checksum)
+    return [found[v] for v in sorted(found)]
 
 
 def pending(
@@ -95,11 +85,8 @@ def pending(
 
 
 # ---------------------------------------------------------------------- PostgreSQL
-SQL_NAMES = Convention("", "_", ".sql")
-
-
 def list_migrations(directory: Path | None = None) -> list[Migration]:
-    return SQL_NAMES.list(directory or sql_dir() / "migrations")
+    return migration_files(directory or sql_dir() / "migrations", "", "_", ".sql")
 
 
 def migrate_postgres(

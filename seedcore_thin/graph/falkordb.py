@@ -47,8 +47,6 @@ _SCHEMA_API = {
 class FalkorDBGraphClient(GraphClient):
     """One graph (key) on a FalkorDB server."""
 
-    backend = "falkordb"
-
     def __init__(self, uri: str, *, graph: str | None = None) -> None:
         """``graph`` replaces the graph the URI names (MockGraphClient's private graph)."""
         scheme, _, rest = uri.partition("://")

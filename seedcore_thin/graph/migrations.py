@@ -14,14 +14,12 @@ from pathlib import Path
 from seedcore_thin.audit import default_holder
 from seedcore_thin.errors import GraphQueryError, MigrationError
 from seedcore_thin.graph import GraphClient, load_cypher_file
-from seedcore_thin.migrations import Convention, Migration, pending
+from seedcore_thin.migrations import Migration, migration_files, pending
 from seedcore_thin.queries import cypher_dir
-
-CYPHER_NAMES = Convention("V", "__", ".cypher")
 
 
 def list_graph_migrations(directory: Path | None = None) -> list[Migration]:
-    return CYPHER_NAMES.list(directory or cypher_dir() / "migrations")
+    return migration_files(directory or cypher_dir() / "migrations", "V", "__", ".cypher")
 
 
 def migrate_graph(

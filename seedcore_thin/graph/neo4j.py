@@ -50,8 +50,6 @@ def split_neo4j_uri(uri: str) -> tuple[str, tuple[str, str] | None, str | None]:
 class Neo4jGraphClient(GraphClient):
     """A Neo4j database (or cluster) holding the desired state."""
 
-    backend = "neo4j"
-
     def __init__(self, uri: str) -> None:
         driver_uri, auth, self.database = split_neo4j_uri(uri)
         self._where = driver_uri  # no credentials: safe for logs and errors
