@@ -79,9 +79,8 @@ def _clean_names(value: Any) -> Any:
 @_guarded
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
     """Plain JSON, as the payload crosses process boundaries (Ray, logs, the CLI): at most
-    MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode. The shape is walked with an
-    explicit stack, so depth (or a cycle) is an error, not a RecursionError; ``json.dumps``
-    then judges the values."""
+    MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode. The shape is walked with a
+    stack, so depth (or a cycle) is an error, not a RecursionError; json.dumps judges values."""
     stack: list[tuple[Any, int]] = [(value, 1)]  # (value, depth of its container)
     nodes = 0
     while stack:

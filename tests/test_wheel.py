@@ -122,7 +122,8 @@ def test_installed_package_reads_its_own_copy(installed: InstalledWheel) -> None
     seen = installed.python_json(
         "import json, seedcore_thin, seedcore_thin.queries as q\n"
         "print(json.dumps({'file': seedcore_thin.__file__, 'root': str(q.project_root()),\n"
-        f"  'cypher': q.cypher_query_names(), 'sql': [q.sql(n) for n in {names!r}]}}))"
+        "  'cypher': sorted(p.stem for p in (q.cypher_dir() / 'queries').glob('*.cypher')),\n"
+        f"  'sql': [q.sql(n) for n in {names!r}]}}))"
     )
     site = installed.site_packages()
     assert Path(str(seen["file"])).is_relative_to(site), "imported the clone, not the wheel"

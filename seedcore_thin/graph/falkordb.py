@@ -31,7 +31,6 @@ from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRAPH = "fleet"
 _CONNECT_TIMEOUT_S = 2.0
 _SOCKET_TIMEOUT_S = 60.0
 _CONSTRAINT_WAIT_S = 30.0
@@ -62,11 +61,9 @@ class FalkorDBGraphClient(GraphClient):
             raise ConfigError(f"not a FalkorDB URI: {uri!r}")
         parts = urlsplit(uri)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
-        self.graph_name = graph or unquote(parts.path.lstrip("/")) or DEFAULT_GRAPH
-        self._auth = {
-            "username": unquote(parts.username) if parts.username else None,
-            "password": unquote(parts.password) if parts.password else None,
-        }
+        self.graph_name = graph or unquote(parts.path.lstrip("/")) or "fleet"
+        user, password = (unquote(v) if v else None for v in (parts.username, parts.password))
+        self._auth = {"username": user, "password": password}
         self._db, self._graph = self._connect(self.port)
 
     def _connect(self, port: int) -> tuple[falkordb.FalkorDB, falkordb.Graph]:
@@ -203,8 +200,7 @@ def _delete(graph: Any, *, quiet: bool = False) -> None:
     except (redis.exceptions.ResponseError, *_UNAVAILABLE) as exc:
         if "empty key" in str(exc) or "Invalid graph operation" in str(exc):
             return  # nothing to drop
-        if quiet:
-            log.warning("could not delete graph %s: %s", graph.name, exc)
-            return
-        unreachable = not isinstance(exc, redis.exceptions.ResponseError)
-        raise (GraphUnavailable if unreachable else GraphQueryError)(f"FalkorDB: {exc}") from None
+        if not quiet:
+            lost = not isinstance(exc, redis.exceptions.ResponseError)
+            raise (GraphUnavailable if lost else GraphQueryError)(f"FalkorDB: {exc}") from None
+        log.warning("could not delete graph %s: %s", graph.name, exc)

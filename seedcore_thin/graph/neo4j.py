@@ -69,11 +69,9 @@ class Neo4jGraphClient(GraphClient):
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
         routing = neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ
         try:
+            # the statement is text from versioned files, never user input
             records, _, _ = self._driver.execute_query(
-                statement,  # text from versioned files, never user input
-                dict(params),
-                routing_=routing,
-                database_=self.database,
+                statement, dict(params), routing_=routing, database_=self.database
             )
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"Neo4j at {self._where}: {exc}") from None

@@ -25,7 +25,8 @@ _SCHEMA_RE = re.compile(
       | \( \s* \) \s* -\[ \s* `?(?P<edge>\w+)`? \s* : \s* `?(?P<type>\w+)`? \s* \]
         \s* ->? \s* \( \s* \)
     )
-    \s* (?: REQUIRE \s* (?P<required> \(? [^()]*? \)? ) \s+ IS \s+ (?P<kind>UNIQUE|NOT\s+NULL)
+    \s* (?: REQUIRE \s* (?P<required> \(? [^()]*? \)? )
+            \s+ IS \s+ (?P<kind> (?P<unique>UNIQUE) | NOT\s+NULL )
           | ON \s* (?P<indexed> \( [^()]* \) ) ) \s* $""",
     re.I | re.S | re.X,
 )
@@ -87,11 +88,8 @@ def parse_schema_statement(statement: str) -> SchemaChange | None:
         or any(variable != (match["node"] or match["edge"]) for variable, _ in pairs)
     ):
         raise GraphQueryError(f"unsupported schema statement: {' '.join(text.split())[:120]}")
-    kind: Literal["unique", "not_null", "index"] = "index"
-    if match["kind"]:
-        kind = "unique" if match["kind"].upper() == "UNIQUE" else "not_null"
     return SchemaChange(
-        kind=kind,
+        kind="index" if not match["kind"] else "unique" if match["unique"] else "not_null",
         entity="node" if match["node"] else "relationship",
         label=match["label"] or match["type"],
         properties=tuple(prop for _, prop in pairs),
