@@ -49,7 +49,7 @@ def _server_ms(client: FalkorDBGraphClient) -> float:
 
 
 def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
-    client = FalkorDBGraphClient.from_uri(f"{server_uri}/bench_{label}_{uuid.uuid4().hex[:8]}")
+    client = FalkorDBGraphClient(f"{server_uri}/bench_{label}_{uuid.uuid4().hex[:8]}")
     try:
         migrate_graph(client)
         fleet = generate_fleet(n_agents, seed=42)
@@ -79,7 +79,7 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
 
 
 def _bench_version(server_uri: str) -> dict[str, float]:
-    client = FalkorDBGraphClient.from_uri(f"{server_uri}/bench_version_{uuid.uuid4().hex[:8]}")
+    client = FalkorDBGraphClient(f"{server_uri}/bench_version_{uuid.uuid4().hex[:8]}")
     try:
         migrate_graph(client)
         load_fleet(client, generate_fleet(1_000, seed=42))

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     graph_home = Path(tmp) / "graph"
     result: dict[str, float | int] = {"agents": n}
     try:
-        graph = FalkorDBGraphClient.from_uri(f"{start_falkordb(graph_home)}/bench")
+        graph = FalkorDBGraphClient(f"{start_falkordb(graph_home)}/bench")
         migrate_graph(graph)
         for s in agents:
             upsert_agent(graph, s)

@@ -74,7 +74,7 @@ def _timed(fn: Callable[[], object], runs: int) -> float:
 
 
 def bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
-    client = FalkorDBGraphClient.from_uri(f"{server_uri}/bench_rq_{label}_{uuid.uuid4().hex[:8]}")
+    client = FalkorDBGraphClient(f"{server_uri}/bench_rq_{label}_{uuid.uuid4().hex[:8]}")
     try:
         migrate_graph(client)
         start = time.perf_counter()

@@ -133,9 +133,7 @@ def _timed(
 
 
 def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
-    client = FalkorDBGraphClient.from_uri(
-        f"{server_uri}/bench_route_{label}_{uuid.uuid4().hex[:8]}"
-    )
+    client = FalkorDBGraphClient(f"{server_uri}/bench_route_{label}_{uuid.uuid4().hex[:8]}")
     try:
         migrate_graph(client)
         fleet = generate_fleet(n_agents, seed=42)

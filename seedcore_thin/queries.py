@@ -61,8 +61,7 @@ def parse_named_sql(text: str) -> dict[str, NamedQuery]:
     queries: dict[str, NamedQuery] = {}
     parts = _HEADER_RE.split(text)  # preamble, then (header, description, body) triples
     for header, description, body in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
-        head = _NAME_SHAPE_RE.fullmatch(header)
-        if head is None:
+        if (head := _NAME_SHAPE_RE.fullmatch(header)) is None:
             raise ValueError(f"bad header '-- name:{header}': write -- name: NAME :SHAPE")
         name, shape = head.groups()
         if name in queries:
@@ -107,8 +106,3 @@ def cypher(name: str) -> str:
         return _cypher_file(cypher_dir() / "queries" / f"{name}.cypher")
     except FileNotFoundError:
         raise QueryNotFound(f"cypher/queries has no file {name}.cypher") from None
-
-
-def cypher_query_names() -> list[str]:
-    """Every named Cypher statement, sorted; tests run each of them."""
-    return sorted(p.stem for p in (cypher_dir() / "queries").glob("*.cypher"))

@@ -9,7 +9,6 @@ a guess, because a mistyped ``requires`` could otherwise slip past a policy guar
 from __future__ import annotations
 
 import json
-import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,12 +31,6 @@ MAX_TASK_BYTES = 2 * MAX_DATA_BYTES  # a task given as JSON text (the CLI reads 
 #: What no database, log or terminal takes in a name: control characters (C0, DEL, C1)
 #: and lone surrogates (``json.loads`` makes them from a ``\ud83d`` escape; UTF-8 cannot).
 _BAD_NAME_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def _describe(char: str) -> str:
-    kind = "a lone surrogate" if _SURROGATE.match(char) else "a control character"
-    return f"{kind} (U+{ord(char):04X})"
 
 
 def _guarded(check: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,9 +52,9 @@ def _check_name(value: str, what: str = "name") -> str:
     """``value`` unchanged, or ValueError when it is too long or has a forbidden character."""
     if len(value) > MAX_NAME_CHARS:
         raise ValueError(f"{what} longer than {MAX_NAME_CHARS} characters")
-    bad = _BAD_NAME_CHAR.search(value)
-    if bad:
-        raise ValueError(f"{what} contains {_describe(bad.group())} at position {bad.start()}")
+    if bad := _BAD_NAME_CHAR.search(value):
+        kind = "a lone surrogate" if "\ud800" <= bad[0] <= "\udfff" else "a control character"
+        raise ValueError(f"{what} contains {kind} (U+{ord(bad[0]):04X}) at position {bad.start()}")
     return value
 
 
@@ -86,8 +79,8 @@ def _clean_names(value: Any) -> Any:
 @_guarded
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
     """Plain JSON, as the payload crosses process boundaries (Ray, logs, the CLI): at most
-    MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode. Walked with an explicit
-    stack, so depth (or a cycle) is an error, not a RecursionError."""
+    MAX_DATA_DEPTH deep and MAX_DATA_BYTES big, valid Unicode. The shape is walked with a
+    stack, so depth (or a cycle) is an error, not a RecursionError; json.dumps judges values."""
     stack: list[tuple[Any, int]] = [(value, 1)]  # (value, depth of its container)
     nodes = 0
     while stack:
@@ -98,23 +91,15 @@ def _check_data(value: dict[str, Any]) -> dict[str, Any]:
         if isinstance(item, dict | list | tuple) and depth > MAX_DATA_DEPTH:
             raise ValueError(f"nested deeper than {MAX_DATA_DEPTH} levels")
         if isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    raise ValueError(f"object keys must be strings, got {type(key).__name__}")
-                stack += [(key, depth + 1), (child, depth + 1)]
+            if not all(isinstance(key, str) for key in item):
+                raise ValueError("object keys must be strings")
+            stack += [(child, depth + 1) for child in item.values()]
         elif isinstance(item, list | tuple):
             stack += [(child, depth + 1) for child in item]
-        elif isinstance(item, str):
-            bad = _SURROGATE.search(item)
-            if bad:
-                raise ValueError(f"a string contains {_describe(bad.group())}")
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise ValueError(f"{item} is not a JSON number")
-        elif not (item is None or isinstance(item, bool | int | float)):
-            raise ValueError(f"must be JSON-serialisable: {type(item).__name__} is not")
     try:
-        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-    except ValueError as exc:  # an integer too long to print, for one
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        size = len(text.encode())  # a lone surrogate fails here
+    except (TypeError, ValueError) as exc:  # NaN, an integer too long to print, a set, ...
         raise ValueError(f"must be JSON-serialisable: {exc}") from None
     if size > MAX_DATA_BYTES:
         raise ValueError(f"larger than {MAX_DATA_BYTES} bytes as JSON ({size})")

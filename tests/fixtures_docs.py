@@ -105,7 +105,7 @@ def doc_stack(
     stem = Path(str(request.node.path)).stem.lower()
     tag = uuid.uuid4().hex[:8]
     graph_uri = f"{falkordb_server}/doc_{stem}_{tag}"
-    client = FalkorDBGraphClient.from_uri(graph_uri)
+    client = FalkorDBGraphClient(graph_uri)
     try:
         migrate_graph(client)
         load_fixture(client, "example_fleet")
@@ -181,7 +181,7 @@ def run_cypher(example: Example) -> str | None:
     stack: DocStack = example.namespace["doc_stack"]
     path = stack.workdir / f".block-{example.line}.cypher"
     path.write_text(str(example.parsed), encoding="utf-8")
-    client = FalkorDBGraphClient.from_uri(stack.graph_uri)
+    client = FalkorDBGraphClient(stack.graph_uri)
     try:
         ran = load_cypher_file(client, path)
     finally:

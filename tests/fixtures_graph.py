@@ -50,7 +50,7 @@ def falkordb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def graph_uri(falkordb_server: str) -> Iterator[str]:
     """A migrated graph of its own; removed after the test."""
     uri = f"{falkordb_server}/test_{uuid.uuid4().hex[:12]}"
-    client = FalkorDBGraphClient.from_uri(uri)
+    client = FalkorDBGraphClient(uri)
     try:
         migrate_graph(client)
         yield uri
@@ -61,7 +61,7 @@ def graph_uri(falkordb_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def graph(graph_uri: str) -> Iterator[FalkorDBGraphClient]:
-    client = FalkorDBGraphClient.from_uri(graph_uri)
+    client = FalkorDBGraphClient(graph_uri)
     yield client
     client.close()
 

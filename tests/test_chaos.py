@@ -233,7 +233,7 @@ def test_sigkill_both_databases_under_load_recovers_within_the_bound(
 ) -> None:
     ns, agents = ray_namespace, set().union(*QUALIFIED.values())
     migrate_postgres(stack.dsn)
-    graph = FalkorDBGraphClient.from_uri(f"falkordb+embedded://{stack.graph_home}")
+    graph = FalkorDBGraphClient(f"falkordb+embedded://{stack.graph_home}")
     migrate_graph(graph)
     upsert_specs(graph, _fleet())
     manager = Tier0Manager(Settings(pg_dsn=stack.dsn, namespace=ns), graph=graph, namespace=ns)

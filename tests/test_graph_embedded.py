@@ -85,7 +85,7 @@ def test_start_is_idempotent_loopback_only_and_without_bolt(own_home: Path) -> N
 
 def test_data_persists_across_restart(own_home: Path) -> None:
     uri = start_falkordb(own_home)
-    with FalkorDBGraphClient.from_uri(f"{uri}/fleet") as client:
+    with FalkorDBGraphClient(f"{uri}/fleet") as client:
         migrate_graph(client)
         load_fixture(client)
         before = client.list_agent_specs()
@@ -164,7 +164,7 @@ def test_mock_client_is_a_private_graph_answering_every_query(falkordb_server: s
     names = {client.graph_name, other.graph_name}
     client.close()
     other.close()
-    with FalkorDBGraphClient.from_uri(falkordb_server) as probe:
+    with FalkorDBGraphClient(falkordb_server) as probe:
         assert names.isdisjoint(probe._db.list_graphs()), "close() deletes the private graph"
 
 
@@ -266,7 +266,7 @@ def test_a_moved_embedded_server_is_followed_through_its_port_file(
         assert uri != f"falkordb://127.0.0.1:{old_port}"
         assert client.version() == version, "the read follows the server to its new port"
         assert client.port == int(uri.rsplit(":", 1)[1])
-    with FalkorDBGraphClient.from_uri(f"{uri}/fleet") as fixed:  # a plain URI does not move
+    with FalkorDBGraphClient(f"{uri}/fleet") as fixed:  # a plain URI does not move
         stop_falkordb(roaming_home)
         started = time.monotonic()
         with pytest.raises(GraphUnavailable):

@@ -26,7 +26,7 @@ ALL = [m.path.stem for m in list_graph_migrations()]
 @pytest.fixture
 def empty_graph(falkordb_server: str) -> Iterator[FalkorDBGraphClient]:
     """A graph that has never been migrated."""
-    client = FalkorDBGraphClient.from_uri(f"{falkordb_server}/test_{uuid.uuid4().hex[:12]}")
+    client = FalkorDBGraphClient(f"{falkordb_server}/test_{uuid.uuid4().hex[:12]}")
     yield client
     client.delete_graph()
     client.close()

@@ -17,7 +17,7 @@ from seedcore_thin.graph import (
 )
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.schema import split_statements
-from seedcore_thin.queries import cypher_dir, cypher_query_names, project_root
+from seedcore_thin.queries import cypher_dir, project_root
 from seedcore_thin.specs import AgentSpec, OrganSpec, Resources
 from seedcore_thin.tasks import TaskRequest
 
@@ -75,7 +75,9 @@ def _placeholder(type_name: str) -> Any:
     return _PLACEHOLDER.get(type_name, "placeholder")
 
 
-@pytest.mark.parametrize("name", cypher_query_names())
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (cypher_dir() / "queries").glob("*.cypher"))
+)
 def test_every_query_file_runs_with_its_declared_parameters(
     name: str, fleet_graph: FalkorDBGraphClient
 ) -> None:

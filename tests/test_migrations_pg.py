@@ -11,14 +11,13 @@ import pytest
 
 from seedcore_thin.errors import MigrationError
 from seedcore_thin.migrations import (
-    SQL_NAMES,
     list_migrations,
     migrate_postgres,
 )
 from seedcore_thin.queries import sql_dir
 from seedcore_thin.registry import Registry
 
-ALL_FILES = [f.filename for f in list_migrations()]
+ALL_FILES = [f.path.name for f in list_migrations()]
 
 
 def applied(dsn: str) -> list[tuple[int, str]]:
@@ -29,14 +28,14 @@ def applied(dsn: str) -> list[tuple[int, str]]:
 def copy_migrations(target: Path, count: int | None = None) -> Path:
     target.mkdir()
     for f in list_migrations()[:count]:
-        shutil.copy(f.path, target / f.filename)
+        shutil.copy(f.path, target / f.path.name)
     return target
 
 
 def test_files_are_named_and_ordered() -> None:
     names = sorted(p.name for p in (sql_dir() / "migrations").iterdir())
     assert names, "sql/migrations is empty"
-    assert all(SQL_NAMES.regex.match(n) for n in names), names
+    assert all(re.fullmatch(r"\d{4}_[a-z0-9]+(_[a-z0-9]+)*\.sql", n) for n in names), names
     versions = [int(n[:4]) for n in names]
     assert versions == sorted(set(versions)), "versions are unique and increasing"
     assert names == ALL_FILES
@@ -47,9 +46,9 @@ def test_files_are_named_and_ordered() -> None:
 def test_each_migration_is_one_transaction_and_documented() -> None:
     for f in list_migrations():
         text = f.path.read_text(encoding="utf-8")
-        assert text.lstrip().startswith("--"), f"{f.filename} starts with a comment saying why"
+        assert text.lstrip().startswith("--"), f"{f.path.name} starts with a comment saying why"
         assert not re.search(r"^\s*(BEGIN|COMMIT)\s*;", text, re.I | re.M), (
-            f"{f.filename}: the runner owns the transaction"
+            f"{f.path.name}: the runner owns the transaction"
         )
 
 

@@ -203,7 +203,7 @@ def test_graph_down_removes_nothing_and_empty_graph_is_held_back(
 ) -> None:
     ns = ray_namespace
     uri = start_falkordb(tmp_path / "graph")
-    client = FalkorDBGraphClient.from_uri(f"{uri}/safety")
+    client = FalkorDBGraphClient(f"{uri}/safety")
     try:
         migrate_graph(client)
         for s in (spec("g1"), spec("g2")):

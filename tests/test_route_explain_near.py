@@ -52,7 +52,7 @@ def expected_summary(
 
 @pytest.fixture(scope="module")
 def fleet_300(falkordb_server: str) -> Iterator[FalkorDBGraphClient]:
-    client = FalkorDBGraphClient.from_uri(f"{falkordb_server}/near_{uuid.uuid4().hex[:8]}")
+    client = FalkorDBGraphClient(f"{falkordb_server}/near_{uuid.uuid4().hex[:8]}")
     migrate_graph(client)
     load_fleet(client, FLEET)
     yield client

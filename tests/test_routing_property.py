@@ -125,7 +125,7 @@ def oracle_reasons(task: TaskRequest, fleet: GeneratedFleet) -> dict[str, list[s
 
 @contextmanager
 def fresh_graph(server_uri: str, fleet: GeneratedFleet) -> Iterator[FalkorDBGraphClient]:
-    client = FalkorDBGraphClient.from_uri(f"{server_uri}/prop_{uuid.uuid4().hex[:12]}")
+    client = FalkorDBGraphClient(f"{server_uri}/prop_{uuid.uuid4().hex[:12]}")
     try:
         migrate_graph(client)
         load_fleet(client, fleet)

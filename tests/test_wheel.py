@@ -122,7 +122,8 @@ def test_installed_package_reads_its_own_copy(installed: InstalledWheel) -> None
     seen = installed.python_json(
         "import json, seedcore_thin, seedcore_thin.queries as q\n"
         "print(json.dumps({'file': seedcore_thin.__file__, 'root': str(q.project_root()),\n"
-        f"  'cypher': q.cypher_query_names(), 'sql': [q.sql(n) for n in {names!r}]}}))"
+        "  'cypher': sorted(p.stem for p in (q.cypher_dir() / 'queries').glob('*.cypher')),\n"
+        f"  'sql': [q.sql(n) for n in {names!r}]}}))"
     )
     site = installed.site_packages()
     assert Path(str(seen["file"])).is_relative_to(site), "imported the clone, not the wheel"
@@ -135,7 +136,7 @@ def test_installed_package_reads_its_own_copy(installed: InstalledWheel) -> None
 def unmigrated_graph_uri(falkordb_server: str) -> Iterator[str]:
     uri = f"{falkordb_server}/wheel_{uuid.uuid4().hex[:12]}"
     yield uri
-    client = FalkorDBGraphClient.from_uri(uri)
+    client = FalkorDBGraphClient(uri)
     try:
         client.delete_graph()
     finally:

@@ -20,16 +20,13 @@ from seedcore_thin.graph.schema import split_statements
 from seedcore_thin.queries import cypher_dir
 from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
 
-#: Every client also runs statements from versioned files (migrations, fixtures).
-CypherExecutor = GraphClient
-
 
 def connect_graph(uri: str | None = None) -> GraphClient:
     """A client for ``uri`` (default: ``SEEDCORE_GRAPH_URI``); unreachable -> GraphUnavailable."""
     uri = uri or default_graph_uri()
     scheme = uri.partition("://")[0].lower()
     if scheme in ("falkordb", "falkordb+embedded"):
-        return FalkorDBGraphClient.from_uri(uri)
+        return FalkorDBGraphClient(uri)
     from seedcore_thin.graph.neo4j import SCHEMES, Neo4jGraphClient
 
     if scheme in SCHEMES:
@@ -40,7 +37,7 @@ def connect_graph(uri: str | None = None) -> GraphClient:
     )
 
 
-def load_cypher_file(client: CypherExecutor, path: Path) -> int:
+def load_cypher_file(client: GraphClient, path: Path) -> int:
     """Run every statement of a ``.cypher`` file in order; returns how many ran."""
     statements = split_statements(Path(path).read_text(encoding="utf-8"))
     for statement in statements:
@@ -48,7 +45,7 @@ def load_cypher_file(client: CypherExecutor, path: Path) -> int:
     return len(statements)
 
 
-def load_fixture(client: CypherExecutor, name: str = "example_fleet") -> int:
+def load_fixture(client: GraphClient, name: str = "example_fleet") -> int:
     """Load ``cypher/fixtures/NAME.cypher`` (idempotent: fixtures use MERGE)."""
     return load_cypher_file(client, cypher_dir() / "fixtures" / f"{name}.cypher")
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Self
 
 from seedcore_thin import queries, specs
-from seedcore_thin.errors import GraphQueryError
 from seedcore_thin.graph.schema import SchemaChange, is_write, parse_schema_statement
 
 log = logging.getLogger(__name__)
@@ -36,15 +35,13 @@ def _gc_paused() -> Iterator[None]:
 class GraphClient(ABC):
     """The desired-state graph as the runtime reads and writes it (FalkorDB or Neo4j)."""
 
-    backend: str = "cypher"
-
     @abstractmethod
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
         """Run one statement; reads may go to replicas, writes must not."""
 
-    @abstractmethod
     def _apply_schema(self, statement: str, change: SchemaChange) -> None:
-        """Apply one constraint or index declared in Neo4j syntax."""
+        """Apply one constraint or index declared in Neo4j syntax (as written, by default)."""
+        self._execute(statement, {}, write=True)
 
     @abstractmethod
     def close(self) -> None: ...
@@ -59,11 +56,7 @@ class GraphClient(ABC):
         self, statement: str, params: Mapping[str, Any] | None = None
     ) -> list[Row]:
         """Run one statement from a versioned file (migration, fixture), adapting schema DDL."""
-        try:
-            change = parse_schema_statement(statement)
-        except ValueError as exc:
-            raise GraphQueryError(f"{self.backend}: {exc}") from None
-        if change is not None:
+        if (change := parse_schema_statement(statement)) is not None:
             self._apply_schema(statement, change)
             return []
         return self._execute(statement, params or {}, write=is_write(statement))

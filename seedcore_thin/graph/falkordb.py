@@ -2,7 +2,7 @@
 
 URIs: ``falkordb://[user:password@]host:6379/GRAPH`` for a server, and
 ``falkordb+embedded://PATH[?graph=GRAPH]`` for the embedded server under ``PATH`` (relative to
-the working directory; started on demand). The graph name defaults to ``fleet``.
+the working directory; started on demand, followed if it moves). The graph defaults to ``fleet``.
 
 Only schema DDL is adapted: FalkorDB has no ``CREATE CONSTRAINT``, so constraints and indexes
 go through the client's API. Every other statement runs as written.
@@ -31,7 +31,6 @@ from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRAPH = "fleet"
 _CONNECT_TIMEOUT_S = 2.0
 _SOCKET_TIMEOUT_S = 60.0
 _CONSTRAINT_WAIT_S = 30.0
@@ -47,33 +46,39 @@ _SCHEMA_API = {
 class FalkorDBGraphClient(GraphClient):
     """One graph (key) on a FalkorDB server."""
 
-    backend = "falkordb"
-    _embedded_home: Path | None = None  # the data directory of a falkordb+embedded:// URI
+    def __init__(self, uri: str, *, graph: str | None = None) -> None:
+        """``graph`` replaces the graph the URI names (MockGraphClient's private graph)."""
+        scheme, _, rest = uri.partition("://")
+        self._embedded_home: Path | None = None
+        if scheme == "falkordb+embedded":
+            location, _, query = rest.partition("?")
+            if not location:
+                raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
+            self._embedded_home = Path(unquote(location))
+            graph = graph or parse_qs(query).get("graph", [None])[0]
+            uri = local.graph_server(self._embedded_home)
+        elif scheme != "falkordb":
+            raise ConfigError(f"not a FalkorDB URI: {uri!r}")
+        parts = urlsplit(uri)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
+        self.graph_name = graph or unquote(parts.path.lstrip("/")) or "fleet"
+        user, password = (unquote(v) if v else None for v in (parts.username, parts.password))
+        self._auth = {"username": user, "password": password}
+        self._db, self._graph = self._connect(self.port)
 
-    def __init__(self, host: str, port: int, graph: str, **auth: str | None) -> None:
-        """``auth``: ``username`` and ``password``, if the server wants them."""
-        self.host, self.port, self.graph_name = host, port, graph
+    def _connect(self, port: int) -> tuple[falkordb.FalkorDB, falkordb.Graph]:
         try:
-            self._db = falkordb.FalkorDB(
-                host=host,
+            db = falkordb.FalkorDB(
+                host=self.host,
                 port=port,
-                **auth,
+                **self._auth,
                 socket_connect_timeout=_CONNECT_TIMEOUT_S,
                 socket_timeout=_SOCKET_TIMEOUT_S,
             )
-            self._db.connection.ping()
+            db.connection.ping()
         except _UNAVAILABLE as exc:
-            raise GraphUnavailable(f"FalkorDB at {host}:{port} is unreachable: {exc}") from None
-        self._graph = self._db.select_graph(graph)
-
-    @classmethod
-    def from_uri(cls, uri: str) -> FalkorDBGraphClient:
-        """``falkordb://`` or ``falkordb+embedded://`` (which starts the server if needed)."""
-        host, port, graph, auth = _address(uri)
-        client = cls(host, port, graph, **auth)
-        if uri.startswith("falkordb+embedded://"):  # followed if the server moves
-            client._embedded_home = Path(unquote(uri.partition("://")[2].partition("?")[0]))
-        return client
+            raise GraphUnavailable(f"FalkorDB {self.host}:{port} is unreachable: {exc}") from None
+        return db, db.select_graph(self.graph_name)
 
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
         query = self._graph.query if write else self._graph.ro_query
@@ -103,13 +108,12 @@ class FalkorDBGraphClient(GraphClient):
         if port is None or port == self.port:
             return False
         try:
-            moved = FalkorDBGraphClient(self.host, port, self.graph_name)
+            db, graph = self._connect(port)
         except GraphUnavailable:
             return False
-        stale, self._db, self._graph = self._db, moved._db, moved._graph
         log.info("embedded FalkorDB moved from port %d to %d", self.port, port)
-        self.port = port
-        stale.close()
+        self._db.close()
+        self.port, self._db, self._graph = port, db, graph
         return True
 
     def _apply_schema(self, statement: str, change: SchemaChange) -> None:
@@ -171,12 +175,11 @@ class MockGraphClient(FalkorDBGraphClient):
         from seedcore_thin.graph import upsert_specs
         from seedcore_thin.graph.migrations import migrate_graph
 
-        if uri is None:  # SEEDCORE_GRAPH_URI if it names FalkorDB, else the embedded server
+        if uri is None:
             uri = default_graph_uri()
             if not uri.startswith("falkordb"):
                 uri = f"falkordb+embedded://{state_dir() / 'graph'}"
-        host, port, _, auth = _address(uri)
-        super().__init__(host, port, f"mock_{uuid.uuid4().hex[:12]}", **auth)
+        super().__init__(uri, graph=f"mock_{uuid.uuid4().hex[:12]}")
         self._drop = weakref.finalize(self, _delete, self._graph, quiet=True)
         try:
             migrate_graph(self)
@@ -190,26 +193,6 @@ class MockGraphClient(FalkorDBGraphClient):
         super().close()
 
 
-def _address(uri: str) -> tuple[str, int, str, dict[str, str | None]]:
-    """(host, port, graph, credentials) of a FalkorDB URI; starts an embedded server."""
-    scheme, _, rest = uri.partition("://")
-    if scheme == "falkordb+embedded":
-        location, _, query = rest.partition("?")
-        if not location:
-            raise ConfigError(f"{uri!r}: falkordb+embedded:// needs a data directory")
-        host, port, _, auth = _address(local.graph_server(Path(unquote(location))))
-        return host, port, parse_qs(query).get("graph", [DEFAULT_GRAPH])[0], auth
-    if scheme != "falkordb":
-        raise ConfigError(f"not a FalkorDB URI: {uri!r}")
-    parts = urlsplit(uri)
-    auth = {
-        "username": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-    }
-    graph = unquote(parts.path.lstrip("/")) or DEFAULT_GRAPH
-    return parts.hostname or "127.0.0.1", parts.port or 6379, graph, auth
-
-
 def _delete(graph: Any, *, quiet: bool = False) -> None:
     """Drop a graph key; ``quiet`` (private graphs at close) only logs a failure."""
     try:
@@ -217,8 +200,7 @@ def _delete(graph: Any, *, quiet: bool = False) -> None:
     except (redis.exceptions.ResponseError, *_UNAVAILABLE) as exc:
         if "empty key" in str(exc) or "Invalid graph operation" in str(exc):
             return  # nothing to drop
-        if quiet:
-            log.warning("could not delete graph %s: %s", graph.name, exc)
-            return
-        unreachable = not isinstance(exc, redis.exceptions.ResponseError)
-        raise (GraphUnavailable if unreachable else GraphQueryError)(f"FalkorDB: {exc}") from None
+        if not quiet:
+            lost = not isinstance(exc, redis.exceptions.ResponseError)
+            raise (GraphUnavailable if lost else GraphQueryError)(f"FalkorDB: {exc}") from None
+        log.warning("could not delete graph %s: %s", graph.name, exc)

@@ -9,44 +9,17 @@ FalkorDB runs one statement per query), so migrations must be idempotent (``IF N
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 from seedcore_thin.audit import default_holder
 from seedcore_thin.errors import GraphQueryError, MigrationError
-from seedcore_thin.graph import CypherExecutor, GraphClient
-from seedcore_thin.graph.schema import split_statements
-from seedcore_thin.migrations import Convention, Migration, migrate
+from seedcore_thin.graph import GraphClient, load_cypher_file
+from seedcore_thin.migrations import Migration, migration_files, pending
 from seedcore_thin.queries import cypher_dir
-
-CYPHER_NAMES = Convention("V", "__", ".cypher")
 
 
 def list_graph_migrations(directory: Path | None = None) -> list[Migration]:
-    return CYPHER_NAMES.list(directory or cypher_dir() / "migrations")
-
-
-@dataclass
-class _Graph:
-    client: CypherExecutor
-    owner: str = field(default_factory=default_holder)
-    last: str = "BASELINE"  # the version the next history node links from
-    target: ClassVar[str] = "graph"
-    failures: ClassVar[tuple[type[Exception], ...]] = (GraphQueryError,)
-
-    def applied(self) -> dict[int, tuple[str, str]]:
-        rows = self.client.run("migration_history")
-        self.last = rows[-1]["version"] if rows else "BASELINE"
-        return {int(r["version"]): (r["description"], r["checksum"]) for r in rows}
-
-    def apply(self, m: Migration) -> None:
-        for statement in split_statements(m.path.read_text(encoding="utf-8")):
-            self.client.execute_statement(statement)
-        version = f"{m.version:04d}"
-        record = {"description": m.description, "checksum": m.checksum, "installed_by": self.owner}
-        self.client.run("migration_record", previous_version=self.last, version=version, **record)
-        self.last = version
+    return migration_files(directory or cypher_dir() / "migrations", "V", "__", ".cypher")
 
 
 def migrate_graph(
@@ -59,17 +32,27 @@ def migrate_graph(
     """Apply pending graph migrations; returns their names (pending ones when ``dry_run``).
     A lock older than ``stale_after_s`` is a crashed migrator's: it is taken over."""
     files = list_graph_migrations(directory)
-    if not isinstance(client, CypherExecutor):
-        return []  # it cannot run statements from files: it has no schema to migrate
-    backend = _Graph(client)
-    if dry_run:
-        return [f.path.stem for f in migrate(backend, files, dry_run=True)]
-    stale_after_ms = int(stale_after_s * 1000)
-    lock = client.run("migration_lock_acquire", owner=backend.owner, stale_after_ms=stale_after_ms)
-    holder = lock[0]["owner"] if lock else None
-    if holder != backend.owner:
-        raise MigrationError(f"graph migrations are locked by {holder}; try again later")
+    owner = default_holder()
+    if not dry_run:
+        stale_after_ms = int(stale_after_s * 1000)
+        lock = client.run("migration_lock_acquire", owner=owner, stale_after_ms=stale_after_ms)
+        if (holder := lock[0]["owner"] if lock else None) != owner:
+            raise MigrationError(f"graph migrations are locked by {holder}; try again later")
     try:
-        return [f.path.stem for f in migrate(backend, files, dry_run=False)]
+        rows = client.run("migration_history")
+        applied = {int(r["version"]): (r["description"], r["checksum"]) for r in rows}
+        todo = pending(files, applied, "graph")
+        last = rows[-1]["version"] if rows else "BASELINE"  # the next history node links from it
+        for m in [] if dry_run else todo:
+            version = f"{m.version:04d}"
+            record = {"description": m.description, "checksum": m.checksum, "installed_by": owner}
+            try:
+                load_cypher_file(client, m.path)
+                client.run("migration_record", previous_version=last, version=version, **record)
+            except GraphQueryError as exc:
+                raise MigrationError(f"{m.path.name} failed: {exc}") from exc
+            last = version
+        return [f.path.stem for f in todo]
     finally:
-        client.run("migration_lock_release", owner=backend.owner)
+        if not dry_run:
+            client.run("migration_lock_release", owner=owner)

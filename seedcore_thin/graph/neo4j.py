@@ -18,7 +18,6 @@ from neo4j import exceptions as neo4j_errors
 
 from seedcore_thin.errors import ConfigError, GraphQueryError, GraphUnavailable
 from seedcore_thin.graph.base import GraphClient, Row
-from seedcore_thin.graph.schema import SchemaChange
 
 SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 _CONNECT_TIMEOUT_S = 2.0
@@ -51,8 +50,6 @@ def split_neo4j_uri(uri: str) -> tuple[str, tuple[str, str] | None, str | None]:
 class Neo4jGraphClient(GraphClient):
     """A Neo4j database (or cluster) holding the desired state."""
 
-    backend = "neo4j"
-
     def __init__(self, uri: str) -> None:
         driver_uri, auth, self.database = split_neo4j_uri(uri)
         self._where = driver_uri  # no credentials: safe for logs and errors
@@ -72,20 +69,15 @@ class Neo4jGraphClient(GraphClient):
     def _execute(self, statement: str, params: Mapping[str, Any], *, write: bool) -> list[Row]:
         routing = neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ
         try:
+            # the statement is text from versioned files, never user input
             records, _, _ = self._driver.execute_query(
-                statement,  # text from versioned files, never user input
-                dict(params),
-                routing_=routing,
-                database_=self.database,
+                statement, dict(params), routing_=routing, database_=self.database
             )
         except _UNAVAILABLE as exc:
             raise GraphUnavailable(f"Neo4j at {self._where}: {exc}") from None
         except neo4j_errors.Neo4jError as exc:
             raise GraphQueryError(f"Neo4j rejected the statement: {exc}") from None
         return [record.data() for record in records]
-
-    def _apply_schema(self, statement: str, change: SchemaChange) -> None:
-        self._execute(statement, {}, write=True)
 
     def close(self) -> None:
         self._driver.close()

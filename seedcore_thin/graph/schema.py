@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from seedcore_thin.errors import GraphQueryError
+
 _WRITE_RE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DETACH|FOREACH|DROP)\b", re.I)
 # Schema DDL is recognised by its first words; _SCHEMA_RE must then parse it.
 _SCHEMA_HEAD_RE = re.compile(r"^(?:CREATE\s+(?:CONSTRAINT|INDEX|RANGE)|DROP)\b", re.I)
@@ -23,7 +25,8 @@ _SCHEMA_RE = re.compile(
       | \( \s* \) \s* -\[ \s* `?(?P<edge>\w+)`? \s* : \s* `?(?P<type>\w+)`? \s* \]
         \s* ->? \s* \( \s* \)
     )
-    \s* (?: REQUIRE \s* (?P<required> \(? [^()]*? \)? ) \s+ IS \s+ (?P<kind>UNIQUE|NOT\s+NULL)
+    \s* (?: REQUIRE \s* (?P<required> \(? [^()]*? \)? )
+            \s+ IS \s+ (?P<kind> (?P<unique>UNIQUE) | NOT\s+NULL )
           | ON \s* (?P<indexed> \( [^()]* \) ) ) \s* $""",
     re.I | re.S | re.X,
 )
@@ -70,7 +73,7 @@ def is_write(statement: str) -> bool:
 def parse_schema_statement(statement: str) -> SchemaChange | None:
     """A :class:`SchemaChange` for ``CREATE CONSTRAINT``/``CREATE INDEX``, else ``None``.
 
-    Raises ``ValueError`` for schema DDL this parser cannot translate (so a backend never
+    Raises GraphQueryError for schema DDL this parser cannot translate (so a backend never
     silently skips part of a migration).
     """
     text = strip_comments(statement).strip().rstrip(";").strip()
@@ -84,12 +87,9 @@ def parse_schema_statement(statement: str) -> SchemaChange | None:
         or not pairs
         or any(variable != (match["node"] or match["edge"]) for variable, _ in pairs)
     ):
-        raise ValueError(f"unsupported schema statement: {' '.join(text.split())[:120]}")
-    kind: Literal["unique", "not_null", "index"] = "index"
-    if match["kind"]:
-        kind = "unique" if match["kind"].upper() == "UNIQUE" else "not_null"
+        raise GraphQueryError(f"unsupported schema statement: {' '.join(text.split())[:120]}")
     return SchemaChange(
-        kind=kind,
+        kind="index" if not match["kind"] else "unique" if match["unique"] else "not_null",
         entity="node" if match["node"] else "relationship",
         label=match["label"] or match["type"],
         properties=tuple(prop for _, prop in pairs),
