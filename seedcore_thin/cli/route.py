@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from seedcore_thin.config import Settings, state_dir
 from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
 from seedcore_thin.local import pg_dsn as resolve_dsn
-from seedcore_thin.router import Router, RoutingDecision
+from seedcore_thin.router import Router, RoutingDecision, where
 from seedcore_thin.tasks import MAX_TASK_BYTES, TaskRequest, printable
 
 EXIT_ROUTED, EXIT_ERROR, EXIT_NO_AGENT = 0, 1, 4
@@ -60,14 +60,22 @@ def print_decision(decision: RoutingDecision, out: TextIO) -> None:
     out.write(f"routed task {decision.task_id} -> {decision.agent_id}\n")
     out.write(f"  organ      {decision.organ_id}\n")
     out.write(f"  instance   {decision.instance_id} ({decision.live_source})\n")
-    out.write(f"  actor      {decision.namespace}/{decision.actor_name}\n")
+    home = where(decision.agent_id, decision.actor_name)
+    out.write(f"  actor      {decision.namespace}/{decision.actor_name} ({home})\n")
     out.write(f"  why        {decision.why}\n")
     cached = ", candidates from cache" if decision.cached else ""
     out.write(f"  decided in {decision.latency_ms:.2f} ms{cached}\n")
 
 
-def print_reasons(reasons: Mapping[str, Sequence[str]], chosen: str | None, out: TextIO) -> None:
-    """One line per agent: qualified ones first, then the refused with their reasons."""
+def print_reasons(
+    reasons: Mapping[str, Sequence[str]],
+    chosen: str | None,
+    out: TextIO,
+    homes: Mapping[str, str] | None = None,
+) -> None:
+    """One line per agent: qualified ones first (where each lives, when ``homes`` says),
+    then the refused with their reasons."""
+    homes = homes or {}
     width = max([len("AGENT"), *(len(a) for a in reasons)])
     out.write(f"{'AGENT':<{width}}  VERDICT\n")
     ordered = sorted(reasons, key=lambda a: (bool(reasons[a]), a))
@@ -75,6 +83,8 @@ def print_reasons(reasons: Mapping[str, Sequence[str]], chosen: str | None, out:
         why = reasons[agent_id]
         if not why:
             verdict = "qualified, live" + (" (chosen)" if agent_id == chosen else "")
+            if agent_id in homes:
+                verdict += f", {where(agent_id, homes[agent_id])}"
         else:
             verdict = "; ".join(why)
         out.write(f"{agent_id:<{width}}  {verdict}\n")
@@ -132,12 +142,13 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
             print_reasons(refusal.reasons, None, out)
         return EXIT_NO_AGENT
     reasons = router.explain(task) if args.explain else None
+    homes = router.homes() if args.explain else {}
     if args.json:
         doc: dict[str, Any] = {"routed": True, "decision": decision.as_dict()}
         if args.execute:
             doc["result"] = result
         if reasons is not None:
-            doc["reasons"] = reasons
+            doc["reasons"], doc["homes"] = reasons, homes
         out.write(json.dumps(doc, indent=2, default=str) + "\n")
         return EXIT_ROUTED
     print_decision(decision, out)
@@ -145,5 +156,5 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
         out.write(f"  result     {json.dumps(result, default=str)}\n")
     if reasons is not None:
         out.write("\n")
-        print_reasons(reasons, decision.agent_id, out)
+        print_reasons(reasons, decision.agent_id, out, homes)
     return EXIT_ROUTED
