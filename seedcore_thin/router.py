@@ -343,7 +343,10 @@ class Router:
                 )
             except (actors.ActorGone, actors.NoAnswer) as exc:
                 with self._lock:  # the live set may be stale: re-read it on the next task
-                    self._cool_until[agent_id] = self._clock() + self.cooldown_s
+                    until = self._clock() + self.cooldown_s
+                    for gone in self._sharing(decision, exc):  # a dead host: all its agents
+                        self._cool_until[gone] = until
+                        tried.add(gone)
                     self._live_at = float("-inf")
                 failures.append((agent_id, str(exc)))
                 if isinstance(exc, actors.NoAnswer):  # it may still be running: not retried
@@ -393,6 +396,15 @@ class Router:
             if cool > now:
                 why.append(f"cooling down for {cool - now:.1f} s after a failed dispatch")
         return reasons
+
+    def _sharing(self, decision: RoutingDecision, exc: Exception) -> set[str]:
+        """The agents a failed dispatch rules out: the agent, and when its pool host is gone
+        (not just slow), every agent the live set places in that host."""
+        mates = {decision.agent_id}
+        if isinstance(exc, actors.ActorGone) and decision.actor_name != decision.agent_id:
+            live = self._live or {}
+            mates |= {a for a, i in live.items() if i.actor_name == decision.actor_name}
+        return mates
 
     def homes(self) -> dict[str, str]:
         """Agent id -> the actor it lives in (its own, or a pool host), from the live set."""
