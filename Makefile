@@ -79,6 +79,7 @@ bench: install
 	$(PY) scripts/bench_graph.py --json
 	$(PY) scripts/bench_reconcile.py --json
 	$(PY) scripts/bench_routing.py --json
+	$(PY) scripts/bench_dense.py --json
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
