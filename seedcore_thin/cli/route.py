@@ -60,8 +60,9 @@ def print_decision(decision: RoutingDecision, out: TextIO) -> None:
     out.write(f"routed task {decision.task_id} -> {decision.agent_id}\n")
     out.write(f"  organ      {decision.organ_id}\n")
     out.write(f"  instance   {decision.instance_id} ({decision.live_source})\n")
-    home = where(decision.agent_id, decision.actor_name)
-    out.write(f"  actor      {decision.namespace}/{decision.actor_name} ({home})\n")
+    own = decision.actor_name == decision.agent_id
+    kind = "its own actor" if own else "a pool host it shares"
+    out.write(f"  actor      {decision.namespace}/{decision.actor_name} ({kind})\n")
     out.write(f"  why        {decision.why}\n")
     cached = ", candidates from cache" if decision.cached else ""
     out.write(f"  decided in {decision.latency_ms:.2f} ms{cached}\n")
