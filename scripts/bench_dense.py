@@ -53,8 +53,10 @@ TASKS = 400
 def fleet(kind: str, n: int, namespace: str) -> list[AgentSpec]:
     """N echo agents of one placement, each in ``namespace``, all with skill ``kind``."""
     return [
-        AgentSpec(agent_id=f"{kind}-{i:04d}", organ_id=kind, skills=[kind], namespace=namespace,
-                  resources={"num_cpus": 0.01}, placement=kind)
+        AgentSpec.model_validate({
+            "agent_id": f"{kind}-{i:04d}", "organ_id": kind, "skills": [kind],
+            "namespace": namespace, "resources": {"num_cpus": 0.01}, "placement": kind,
+        })
         for i in range(n)
     ]  # fmt: skip
 
