@@ -88,7 +88,7 @@ pytest: install
 test: lint pgtap pytest
 
 # Every benchmark runs even when one misses a target; the target fails at the end if any did.
-BENCHES := registry graph reconcile routing agents vs_serve
+BENCHES := registry graph reconcile routing agents vs_serve dense
 
 bench: $(BENCH_STAMP)
 	@failed=""; for b in $(BENCHES); do \

@@ -2,15 +2,19 @@
 
 As in Ray Serve's ``ActorReplicaWrapper`` ("all Ray API calls should be made here"), other
 modules never import ``ray``; every function joins Ray on first use by ``connect``'s rules.
-One detached actor per agent, named by the agent id, carrying its spec's hash and a
-managed-by marker: that is how the reconciler tells its own actors from foreign ones and
-sees a changed spec, even when PostgreSQL is down. Discovery never scans the state API
-(capped at 100 rows): it lists the names (``list_named_actors``) and asks each actor.
+A dedicated agent is a detached actor of its own, named by the agent id; pooled agents live
+many to a host actor, named ``seedcore-pool-<organ>-<shape>-<n>``. Both carry each agent's
+spec hash and a managed-by marker: that is how the reconciler tells its own actors from
+foreign ones and sees a changed spec, even when PostgreSQL is down. Both answer the same
+calls (``start``, ``ping``, ``execute``, ``stop``), naming the agent. Discovery never scans
+the state API (capped at 100 rows): it lists the names (``list_named_actors``) and asks.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -27,13 +31,15 @@ from seedcore_thin import local
 from seedcore_thin.agent import AgentContext, HostedAgent
 from seedcore_thin.config import Settings
 from seedcore_thin.errors import ConfigError, LeaderLockHeld
-from seedcore_thin.planner import RESERVED_NAMES
+from seedcore_thin.planner import POOL_PREFIX, RESERVED_NAMES
 from seedcore_thin.specs import AgentSpec
 
 MANAGED_BY = "seedcore_thin"
 # calls an agent's actor serves beside its tasks: probes, describe, stop
 PROBE_SLOTS = 4
 PING_TIMEOUT_S = 2.0
+# how long the router, with the registry down, trusts what pool hosts said they serve
+HOSTS_TTL_S = 2.0
 _K = TypeVar("_K")
 log = logging.getLogger(__name__)
 _connect_lock = threading.Lock()
@@ -80,6 +86,18 @@ def start_actor(cls: type, name: str, namespace: str, *args: Any, **options: Any
     return _remote(cls).options(name=name, namespace=namespace, num_cpus=0, **options).remote(*args)
 
 
+def _here() -> dict[str, Any]:
+    """Where an actor runs, and the marker that says the runtime started it."""
+    ctx = ray.get_runtime_context()
+    return {
+        "managed_by": MANAGED_BY,
+        "actor_name": ctx.get_actor_name(),
+        "node_id": ctx.get_node_id(),
+        "ip_address": ray.util.get_node_ip_address(),
+        "pid": os.getpid(),
+    }
+
+
 class AgentActor:
     """One agent in a process of its own (dedicated placement): the user's class, hosted.
 
@@ -87,14 +105,7 @@ class AgentActor:
     plain methods run in threads (see :mod:`seedcore_thin.agent`)."""
 
     def __init__(self, namespace: str, spec_hash: str, spec: Mapping[str, Any]) -> None:
-        ctx = ray.get_runtime_context()
-        self._where = {
-            "managed_by": MANAGED_BY,
-            "node_id": ctx.get_node_id(),
-            "ip_address": ray.util.get_node_ip_address(),
-            "pid": os.getpid(),
-            "spec": dict(spec),
-        }
+        self._where = {**_here(), "spec": dict(spec)}
         self._agent = hosted_agent(spec, namespace, spec_hash)
 
     async def start(self) -> dict[str, Any]:
@@ -120,6 +131,72 @@ class AgentActor:
     async def stop(self, grace_s: float) -> dict[str, Any]:
         """Drain in-flight tasks (up to ``grace_s``), then the agent's ``shutdown``."""
         return await self._agent.stop(grace_s)
+
+
+class AgentHost:
+    """Many pooled agents in one process, each its own :class:`HostedAgent` (own ``setup``,
+    ``handle``, ``shutdown``, counters, in-flight limit): what one agent's code does stays
+    with that agent. The host reserves its pool's resource shape once, for all of them.
+    Its calls are :class:`AgentActor`'s, with the agent's id as the last argument."""
+
+    def __init__(self, namespace: str, max_agents: int) -> None:
+        self._where = _here()
+        self._namespace = namespace
+        self._max = max_agents
+        self._agents: dict[str, HostedAgent] = {}
+        self._specs: dict[str, dict[str, Any]] = {}
+
+    async def add(self, spec_hash: str, spec: Mapping[str, Any]) -> bool:
+        """Take the agent (``start`` runs its setup); False when the host is full."""
+        agent_id = spec["agent_id"]
+        if agent_id not in self._agents:
+            if len(self._agents) >= self._max:
+                return False
+            self._agents[agent_id] = hosted_agent(spec, self._namespace, spec_hash)
+            self._specs[agent_id] = dict(spec)
+        return True
+
+    async def start(self, agent_id: str) -> dict[str, Any]:
+        await self._agents[agent_id].start()
+        return self._info(agent_id)
+
+    async def ping(self, agent_id: str) -> str | None:
+        return (await self.serving()).get(agent_id)
+
+    async def serving(self) -> dict[str, str]:
+        """Agent id -> instance id of every agent here that serves tasks (``alive``)."""
+        alive = (a for a in self._agents.values() if a.state == "alive")
+        return {a.context.agent_id: a.context.instance_id for a in alive}
+
+    async def describe(self) -> dict[str, Any]:
+        """The host (marker, node, pid) and every agent's own ``describe()``."""
+        return {**self._where, "kind": "host", "agents": [self._info(a) for a in self._agents]}
+
+    async def execute(self, task: Mapping[str, Any], agent_id: str) -> dict[str, Any]:
+        agent = self._agents.get(agent_id)
+        if agent is None:  # removed meanwhile: like a drained agent, a failed result
+            why = {"type": "AgentNotReady", "message": f"{agent_id} is not in this host"}
+            return {"status": "failed", "agent_id": agent_id, "error": why}
+        return {**await agent.handle(task), "node_id": self._where["node_id"]}
+
+    async def stop(self, grace_s: float, agent_id: str) -> int:
+        """Drain one agent and run its ``shutdown``, then drop it; the agents left here."""
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            await agent.stop(grace_s)
+            self._agents.pop(agent_id, None)
+            self._specs.pop(agent_id, None)
+        return len(self._agents)
+
+    def _info(self, agent_id: str) -> dict[str, Any]:
+        return {**self._agents[agent_id].describe(), **self._where, "spec": self._specs[agent_id]}
+
+
+def agents_of(info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The agents an actor's ``describe()`` answer speaks for: a host's many, or its one."""
+    if info.get("kind") == "host":
+        return [dict(agent) for agent in info.get("agents", ())]
+    return [dict(info)]
 
 
 def hosted_agent(spec: Mapping[str, Any], namespace: str, spec_hash: str) -> HostedAgent:
@@ -157,22 +234,73 @@ def namespace_of(spec: AgentSpec, default: str) -> str:
     return spec.namespace or default
 
 
+def _options(spec: AgentSpec) -> dict[str, Any]:
+    """Ray options from the spec's resource shape, lifetime and runtime_env."""
+    res = spec.resources
+    return {
+        "lifetime": spec.lifetime,
+        "num_cpus": res.num_cpus,
+        "num_gpus": res.num_gpus,
+        "memory": res.memory_bytes or None,
+        "resources": dict(res.custom) or None,
+        "runtime_env": shipped(spec.runtime_env) if spec.runtime_env else None,
+    }
+
+
 def create_agent(spec: AgentSpec, namespace: str) -> Any:
     """Start the agent's actor; raises ``ValueError`` when the name is already taken."""
     _joined()
-    res = spec.resources
     actor = _remote(AgentActor).options(
         name=spec.agent_id,
         namespace=namespace,
-        lifetime=spec.lifetime,
-        num_cpus=res.num_cpus,
-        num_gpus=res.num_gpus,
-        memory=res.memory_bytes or None,
-        resources=dict(res.custom) or None,
         max_concurrency=spec.max_concurrency + PROBE_SLOTS,
-        runtime_env=shipped(spec.runtime_env) if spec.runtime_env else None,
+        **_options(spec),
     )
     return actor.remote(namespace, spec.spec_hash(), spec.model_dump(mode="json"))
+
+
+def pool_of(spec: AgentSpec) -> str:
+    """A pooled agent's pool: one per (namespace, organ, resource shape, lifetime,
+    runtime_env), since its hosts share all of them; host ``n`` is named ``<pool>-<n>``."""
+    shape = {**spec.resources.model_dump(mode="json"), "lifetime": spec.lifetime}
+    shape["runtime_env"] = spec.runtime_env
+    digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{POOL_PREFIX}{spec.organ_id}-{digest}"
+
+
+def home_of(spec: AgentSpec) -> str:
+    """Where the agent goes: its own actor (named by its id), or its pool."""
+    return pool_of(spec) if spec.placement == "pooled" else spec.agent_id
+
+
+#: (namespace, pool) -> the first host that last had room: where the next add starts looking
+_room: dict[tuple[str, str], int] = {}
+
+
+def add_pooled(spec: AgentSpec, namespace: str, max_agents: int, timeout_s: float) -> str:
+    """Put the agent into the first host of its pool with room, starting a new host when
+    all are full; returns the host's name. A host Ray has not placed within ``timeout_s``
+    takes the agent once it is (the call is queued): the agent is pending meanwhile."""
+    _joined()
+    pool = pool_of(spec)
+    n = _room.get((namespace, pool), 0)
+    args = (spec.spec_hash(), spec.model_dump(mode="json"))
+    while True:
+        name = f"{pool}-{n}"
+        host = _remote(AgentHost).options(
+            name=name,
+            namespace=namespace,
+            get_if_exists=True,
+            max_concurrency=max(1000, 16 * max_agents),
+            **_options(spec),
+        )
+        try:
+            if ask(host.remote(namespace, max_agents), "add", *args, timeout_s=timeout_s):
+                _room[(namespace, pool)] = n
+                return name
+        except NoAnswer:
+            return name
+        n += 1
 
 
 def lookup(name: str, namespace: str) -> Any | None:
@@ -260,33 +388,60 @@ def describe_all(
     return found
 
 
-def start_agent(handle: Any, timeout_s: float) -> dict[str, Any] | None:
+def _which(name: str, agent_id: str | None) -> tuple[str, ...]:
+    """The agent argument of a call to actor ``name``: none for an agent's own actor, the
+    agent's id for a pool host (so dedicated actors keep the calls they were started with)."""
+    return () if agent_id in (None, name) else (str(agent_id),)
+
+
+def start_agent(
+    handle: Any, timeout_s: float, name: str = "", agent_id: str | None = None
+) -> dict[str, Any] | None:
     """Run the agent's ``setup`` and return its ``describe()`` (state ``alive`` or
     ``failed``); None when not done within ``timeout_s`` (not placed yet, or a long setup:
     it goes on). ``RayActorError`` when the actor died (its runtime_env failed, say)."""
     try:
-        return dict(ray.get(handle.start.remote(), timeout=timeout_s))
+        ref = handle.start.remote(*_which(name, agent_id))
+        return dict(ray.get(ref, timeout=timeout_s))
     except GetTimeoutError:
         return None
 
 
-def send_start(name: str, namespace: str) -> None:
-    """Ask an agent to run its setup, without waiting (``start`` is idempotent)."""
+def send_start(name: str, namespace: str, agent_id: str | None = None) -> None:
+    """Ask an agent (in actor ``name``) to run its setup, without waiting (idempotent)."""
     handle = lookup(name, namespace)
     if handle is not None:
-        send(handle, "start")
+        send(handle, "start", *_which(name, agent_id))
 
 
-def stop_agent(name: str, namespace: str, grace_s: float) -> bool:
-    """Drain and shut the agent down, then kill its actor; False when it was not there."""
+def stop_agent(name: str, namespace: str, grace_s: float, agent_id: str | None = None) -> bool:
+    """Drain and shut the agent down, then kill its actor, or take it out of its pool host
+    ``name`` (the neighbours go on); False when it was not there."""
     handle = lookup(name, namespace)
     if handle is None:
         return False
+    which = _which(name, agent_id)
+    pooled = bool(which)
     try:
-        ask(handle, "stop", grace_s, timeout_s=grace_s + PING_TIMEOUT_S + 5)
+        ask(handle, "stop", grace_s, *which, timeout_s=grace_s + PING_TIMEOUT_S + 5)
     except Exception as exc:  # dead, hung or foreign: killing it is all that is left
         log.info("%s/%s did not stop cleanly: %s", namespace, name, exc)
+        if pooled:  # the host is dead or hung: the next pass sees what became of it
+            return False
+    if pooled:
+        _room.pop((namespace, name.rpartition("-")[0]), None)  # it has room again
+        return True
     return kill(name, namespace)
+
+
+def drop_if_empty(name: str, namespace: str) -> bool:
+    """Kill pool host ``name`` when it holds no agent; whether it did."""
+    handle = lookup(name, namespace)
+    try:
+        empty = handle is not None and not ask(handle, "describe", timeout_s=5)["agents"]
+    except (ActorGone, NoAnswer):
+        return False
+    return empty and kill(name, namespace)
 
 
 def placement_problem(spec: AgentSpec, cluster_totals: Mapping[str, float]) -> str | None:
@@ -366,6 +521,7 @@ class RayDispatcher:
 
     def __init__(self) -> None:
         self._handles: dict[tuple[str, str], Any] = {}
+        self._hosts: dict[str, tuple[float, dict[str, tuple[str, str]]]] = {}
 
     def _ask(self, name: str, namespace: str, method: str, *args: Any, timeout_s: float) -> Any:
         key = (namespace, name)
@@ -384,18 +540,45 @@ class RayDispatcher:
         return self._ask(name, namespace, method, *args, timeout_s=timeout_s)
 
     def execute(
-        self, name: str, namespace: str, payload: Mapping[str, Any], timeout_s: float
+        self,
+        name: str,
+        namespace: str,
+        payload: Mapping[str, Any],
+        timeout_s: float,
+        agent_id: str | None = None,
     ) -> Any:
-        """Run one task on the agent: ``ActorGone`` (try another) or ``NoAnswer``."""
-        return self._ask(name, namespace, "execute", dict(payload), timeout_s=timeout_s)
+        """Run one task on the agent (in actor ``name``, its own or its pool host), in one
+        call: ``ActorGone`` (try another) or ``NoAnswer``."""
+        args = (dict(payload), *_which(name, agent_id))
+        return self._ask(name, namespace, "execute", *args, timeout_s=timeout_s)
 
-    def ping(self, name: str, namespace: str) -> str | None:
-        """The agent's instance id when it answers ``ping`` in time and serves, else None."""
+    def ping(self, agent_id: str, namespace: str) -> tuple[str, str] | None:
+        """(actor name, instance id) while the agent serves, else None: a pool host that
+        holds it (hosts are asked at most every ``HOSTS_TTL_S``), or its own actor."""
+        hosted = self._hosted(namespace).get(agent_id)
+        if hosted is not None:
+            return hosted
         try:
-            answer = self._ask(name, namespace, "ping", timeout_s=PING_TIMEOUT_S)
+            answer = self._ask(agent_id, namespace, "ping", timeout_s=PING_TIMEOUT_S)
         except (ActorGone, NoAnswer):
             return None
-        return None if answer is None else str(answer)
+        return None if answer is None else (agent_id, str(answer))
+
+    def _hosted(self, namespace: str) -> dict[str, tuple[str, str]]:
+        """Agent id -> (host, instance id) of the pooled agents serving in ``namespace``."""
+        at, known = self._hosts.get(namespace, (float("-inf"), {}))
+        if time.monotonic() - at < HOSTS_TTL_S:
+            return known
+        names = [n for _, n in named_actors([namespace]) if n.startswith(POOL_PREFIX)]
+        handles = {n: h for n in names if (h := lookup(n, namespace)) is not None}
+        answers = collect({n: send(h, "serving") for n, h in handles.items()}, PING_TIMEOUT_S)
+        known = {
+            agent_id: (host, instance_id)
+            for host, answer in answers.items()
+            for agent_id, instance_id in (answer.value or {}).items()
+        }
+        self._hosts[namespace] = (time.monotonic(), known)
+        return known
 
 
 class _Lock:

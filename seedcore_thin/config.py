@@ -13,6 +13,7 @@ from pathlib import Path
 from seedcore_thin.errors import ConfigError
 
 DEFAULT_NAMESPACE = "seedcore-dev"
+DEFAULT_POOL_MAX_AGENTS = 100
 
 
 def _float(name: str, default: float, most: float | None = None) -> float:
@@ -30,6 +31,11 @@ def _float(name: str, default: float, most: float | None = None) -> float:
 def default_namespace() -> str:
     """``SEEDCORE_NS``, else ``RAY_NAMESPACE``, else ``seedcore-dev``."""
     return os.environ.get("SEEDCORE_NS") or os.environ.get("RAY_NAMESPACE") or DEFAULT_NAMESPACE
+
+
+def pool_max_agents() -> int:
+    """``SEEDCORE_POOL_MAX_AGENTS``: pooled agents per host actor (default 100)."""
+    return max(1, int(_float("SEEDCORE_POOL_MAX_AGENTS", DEFAULT_POOL_MAX_AGENTS)))
 
 
 def state_dir() -> Path:
@@ -54,6 +60,7 @@ class Settings:
     strict_reconcile: bool = False
     mass_removal_share: float = 0.5
     drain_grace_s: float = 30.0
+    pool_max_agents: int = DEFAULT_POOL_MAX_AGENTS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,4 +74,5 @@ class Settings:
             strict_reconcile=strict in {"1", "true", "yes", "on"},
             mass_removal_share=_float("SEEDCORE_MASS_REMOVAL_SHARE", 0.5, most=1.0),
             drain_grace_s=_float("SEEDCORE_DRAIN_GRACE_S", 30.0),
+            pool_max_agents=pool_max_agents(),
         )

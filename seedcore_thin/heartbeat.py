@@ -47,13 +47,14 @@ def _register(registry: Registry, info: Info, epoch: uuid.UUID) -> None:
         instance_id=uuid.UUID(info["instance_id"]),
         logical_id=info["agent_id"],
         epoch=epoch,
-        actor_name=info["agent_id"],
+        actor_name=info.get("actor_name") or info["agent_id"],
         namespace=info["namespace"],
         **{key: info.get(key) for key in ("node_id", "ip_address", "pid")},
         metadata={
             "spec_hash": info.get("spec_hash"),
             "managed_by": info.get("managed_by"),
             "organ_id": spec.get("organ_id"),
+            "placement": spec.get("placement", "dedicated"),
             **{key: spec.get(key, []) for key in ("skills", "models", "policies")},
             "num_gpus": (spec.get("resources") or {}).get("num_gpus", 0),
         },
@@ -109,15 +110,22 @@ class HeartbeatRelay:
     def _look(self) -> tuple[list[Info], list[Info], list[Info]]:
         """Agents that answered (to beat), the new among them, and the gone or replaced.
 
-        An agent not answering in time (busy, or waiting for resources) is neither beaten nor
-        buried; its question stays outstanding, so no later round waits on it again."""
+        A pool host answers for all of its agents. An actor not answering in time (busy, or
+        waiting for resources) is neither beaten nor buried; its question stays
+        outstanding, so no later round waits on it again."""
         listed = actors.named_actors([self._namespace])
         found = actors.describe_all(listed, timeout_s=actors.PING_TIMEOUT_S, probes=self._probes)
         self._probes = {(f.namespace, f.name): f.probe for f in found if f.probe is not None}
         waiting = {name for _, name in self._probes}
-        now = {info["instance_id"]: dict(info) for f in found if (info := f.info) is not None}
-        before = {k: i for k, i in self._agents.items() if i["agent_id"] not in waiting}
-        self._agents = {k: i for k, i in self._agents.items() if i["agent_id"] in waiting} | now
+        now = {
+            agent["instance_id"]: {"actor_name": f.name, **agent}
+            for f in found
+            if f.info is not None
+            for agent in actors.agents_of(f.info)
+        }
+        kept = {k: i for k, i in self._agents.items() if i["actor_name"] in waiting}
+        before = {k: i for k, i in self._agents.items() if k not in kept}
+        self._agents = kept | now
         new = [now[k] for k in now.keys() - before.keys()]
         dead = [before[k] for k in before.keys() - now.keys()]
         return list(now.values()), new, dead

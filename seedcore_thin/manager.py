@@ -60,6 +60,7 @@ class Tier0Manager:
             "mass_removal_share": settings.mass_removal_share,
             "beat_sec": settings.beat_sec,
             "drain_grace_s": settings.drain_grace_s,
+            "pool_max_agents": settings.pool_max_agents,
             **reconciler_options,
         }
         self._reconciler: Reconciler | None = None

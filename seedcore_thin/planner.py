@@ -17,6 +17,14 @@ ActionKind = Literal["create", "replace", "remove", "archive"]
 RELAY_NAME = "seedcore-heartbeat-relay"
 LOCK_NAME = "seedcore-reconcile-lock"
 RESERVED_NAMES = frozenset({RELAY_NAME, LOCK_NAME})
+#: Pooled agents' host actors are named ``seedcore-pool-<organ>-<shape>-<n>``: never an agent.
+POOL_PREFIX = "seedcore-pool-"
+
+
+def reserved(name: str) -> bool:
+    """A name the runtime keeps for itself (relay, lock, pool hosts)."""
+    return name in RESERVED_NAMES or name.startswith(POOL_PREFIX)
+
 
 # The safety rules, named in every step they hold back (docs/architecture.md lists them).
 RULE_GRAPH_UNREACHABLE = "graph_unreachable"
@@ -37,12 +45,15 @@ def _set_fields(item: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Desired:
-    """One agent the graph asks for; ``spec`` rides along for apply, the planner ignores it."""
+    """One agent the graph asks for; ``spec`` rides along for apply, the planner ignores it.
+
+    ``home`` is where it will live: its own actor (named by its id) or a pool's name."""
 
     agent_id: str
     namespace: str
     spec_hash: str
     spec: Any = None
+    home: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,7 @@ class Actual:
     managed: bool
     state: str = "alive"  # alive | pending | failed (its setup failed)
     reason: str | None = None
+    home: str | None = None  # the actor it lives in: its own (its id) or a pool host
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,7 @@ class Action:
     spec_hash: str | None = None
     old_spec_hash: str | None = None
     spec: Any = field(default=None, compare=False, repr=False)
+    home: str | None = None  # create/replace: where it goes; remove: where it lives
 
     @property
     def key(self) -> tuple[str, str]:
@@ -105,6 +118,7 @@ class Entry:
     namespace: str
     spec_hash: str | None = None
     reason: str | None = None
+    home: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _set_fields(self)
@@ -183,12 +197,12 @@ def plan(
     want: dict[tuple[str, str], Desired] = {}
     for d in desired:
         key = (d.namespace, d.agent_id)
-        clash = "name is reserved" if d.agent_id in RESERVED_NAMES else "duplicate agent id"
-        if d.agent_id in RESERVED_NAMES or key in want:
+        clash = "name is reserved" if reserved(d.agent_id) else "duplicate agent id"
+        if reserved(d.agent_id) or key in want:
             invalid_list.append(InvalidEntry(d.agent_id, "agent_id", clash, d.namespace))
         else:
             want[key] = d
-    have = {(a.namespace, a.agent_id): a for a in actual if a.agent_id not in RESERVED_NAMES}
+    have = {(a.namespace, a.agent_id): a for a in actual if not reserved(a.agent_id)}
 
     create: list[Action] = []
     replace: list[Action] = []
@@ -200,7 +214,9 @@ def plan(
 
     def start(d: Desired, kind: ActionKind, reason: str, old_hash: str | None = None) -> None:
         """Ask for a create or replace, unless the agent is in retry backoff."""
-        action = Action(kind, d.agent_id, d.namespace, reason, d.spec_hash, old_hash, d.spec)
+        action = Action(
+            kind, d.agent_id, d.namespace, reason, d.spec_hash, old_hash, d.spec, d.home
+        )
         wait = backoff.get(action.key)
         if wait is not None:
             held.append(HeldBack(action, RULE_BACKOFF, wait))
@@ -220,22 +236,25 @@ def plan(
             held.append(HeldBack(conflict, RULE_UNMANAGED_NAME, why))
         elif a.spec_hash is None:
             reason = a.reason or "not answering yet"
-            pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, reason))
+            pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, reason, a.home))
         elif a.spec_hash != d.spec_hash:
             start(d, "replace", "spec changed", a.spec_hash)
         elif a.state == "failed":  # its setup failed after the pass that started it
             start(d, "replace", a.reason or "setup failed", a.spec_hash)
         elif a.state == "pending":
-            pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, a.reason or "pending"))
+            why = a.reason or "pending"
+            pending.append(Entry(d.agent_id, d.namespace, d.spec_hash, why, a.home))
         else:
-            in_sync.append(Entry(d.agent_id, d.namespace, d.spec_hash))
+            in_sync.append(Entry(d.agent_id, d.namespace, d.spec_hash, home=a.home))
 
     for key, a in have.items():
         if key in want or a.agent_id in protected:
             continue
         if a.managed:
             gone = "agent left the graph"
-            removals.append(Action("remove", a.agent_id, a.namespace, gone, None, a.spec_hash))
+            removals.append(
+                Action("remove", a.agent_id, a.namespace, gone, None, a.spec_hash, home=a.home)
+            )
         elif strict:
             why = "unmanaged actor (strict mode)"
             archive.append(Action("archive", a.agent_id, a.namespace, why))

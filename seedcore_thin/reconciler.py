@@ -12,6 +12,7 @@ and the audit, lease and backoff history are skipped with a warning.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +30,16 @@ from seedcore_thin.errors import (
     SeedcoreError,
 )
 from seedcore_thin.heartbeat import ensure_relay
-from seedcore_thin.planner import LOCK_NAME, Action, Actual, Desired, InvalidEntry, Plan, plan
+from seedcore_thin.planner import (
+    LOCK_NAME,
+    POOL_PREFIX,
+    Action,
+    Actual,
+    Desired,
+    InvalidEntry,
+    Plan,
+    plan,
+)
 from seedcore_thin.registry import Registry
 from seedcore_thin.specs import AgentSpec
 
@@ -107,6 +117,7 @@ class Reconciler:
         drain_grace_s: float = 30.0,
         lease_ttl_s: float = 30.0,
         holder: str | None = None,
+        pool_max_agents: int | None = None,
     ) -> None:
         self.graph = graph
         self.scope = namespace
@@ -118,6 +129,7 @@ class Reconciler:
         self.concurrency = max(1, concurrency)
         self.ready_timeout_s = ready_timeout_s
         self.drain_grace_s = drain_grace_s
+        self.pool_max_agents = pool_max_agents or config.pool_max_agents()
         self.holder = holder or default_holder()
         self.pg_dsn = pg_dsn
         self.store: AuditStore | None = None
@@ -127,6 +139,10 @@ class Reconciler:
         # Memory of this process, for when PostgreSQL is down.
         self._deployed: dict[tuple[str, str], str] = {}
         self._failures: dict[tuple[str, str], tuple[int, float, str]] = {}
+        # Where each agent lives (its own actor, or a pool host), from the last read_actual
+        # and this pass's starts; and the pool hosts that may be empty (removed after apply).
+        self._homes: dict[tuple[str, str], str] = {}
+        self._maybe_empty: set[tuple[str, str]] = set()
 
     def _from_store(self, what: str, call: Callable[[AuditStore], Any], default: Any) -> Any:
         """``call(store)``, or ``default`` when there is no registry or it is down."""
@@ -147,7 +163,13 @@ class Reconciler:
             log.warning("graph unreachable, nothing will be removed: %s", exc)
             return [], [], False
         desired = [
-            Desired(s.agent_id, actors.namespace_of(s, self.default_namespace), s.spec_hash(), s)
+            Desired(
+                s.agent_id,
+                actors.namespace_of(s, self.default_namespace),
+                s.spec_hash(),
+                s,
+                actors.home_of(s),
+            )
             for s in result.valid
         ]
         invalid = [InvalidEntry(i.agent_id, i.field, i.reason) for i in result.invalid]
@@ -156,7 +178,8 @@ class Reconciler:
         return desired, invalid, True
 
     def read_actual(self, desired: Iterable[Desired]) -> list[Actual]:
-        """Named actors in scope, from Ray itself (works with the registry down)."""
+        """Agents in scope, from Ray itself (works with the registry down): each named actor
+        of ours is one agent, or a pool host with many."""
         want = {(d.namespace, d.agent_id): d for d in desired}
         deployed = dict(self._deployed)
         deployed.update(self._from_store("deployed", lambda s: s.deployed(self.scope), {}))
@@ -171,35 +194,48 @@ class Reconciler:
             and (problem := actors.placement_problem(d.spec, totals))
         }
         out: list[Actual] = []
+        silent: set[tuple[str, str]] = set()  # pools with a host not answering (yet)
+        self._homes = {}
         for found in actors.describe_all(
             actors.named_actors(spaces), timeout_s=DESCRIBE_TIMEOUT_S, unplaceable=unplaceable
         ):
             name, ns, info = found.name, found.namespace, found.info
             if info is not None:
-                out.append(self._actual(name, ns, info))
+                hosted = actors.agents_of(info)
+                out += [self._actual(ns, name, agent) for agent in hosted]
+                if not hosted:  # an empty pool host: removed at the end of the next apply
+                    self._maybe_empty.add((ns, name))
             elif found.foreign:
                 out.append(Actual(name, ns, None, False))
             elif (ns, name) in deployed or (ns, name) in want:
                 reason = unplaceable.get((ns, name), NOT_ANSWERING)
                 out.append(Actual(name, ns, deployed.get((ns, name)), True, "pending", reason))
+            elif name.startswith(POOL_PREFIX):
+                silent.add((ns, name.rpartition("-")[0]))
             # else: an unknown actor that does not answer: never touched on a guess
+        seen = {(a.namespace, a.agent_id) for a in out}
+        for key, d in want.items():  # pooled agents whose host may hold them: pending
+            if key not in seen and (d.namespace, d.home) in silent:
+                reason = unplaceable.get(key, NOT_ANSWERING)
+                hash_ = deployed.get(key)
+                out.append(Actual(d.agent_id, d.namespace, hash_, True, "pending", reason, d.home))
         return out
 
-    @staticmethod
-    def _actual(name: str, namespace: str, info: Mapping[str, Any]) -> Actual:
-        """An actor of ours as the planner sees it: its user code's state decides."""
+    def _actual(self, namespace: str, name: str, info: Mapping[str, Any]) -> Actual:
+        """An agent of ours (in actor ``name``) as the planner sees it: its code's state
+        decides."""
+        agent_id = str(info.get("agent_id") or name)
         state, spec_hash = info.get("state", "alive"), info.get("spec_hash")
+        self._homes[(namespace, agent_id)] = name
+        new = functools.partial(Actual, agent_id, namespace, spec_hash, True, home=name)
         if state == "starting":  # (re)ask for setup: idempotent, in case its starter died
-            actors.send_start(name, namespace)
+            actors.send_start(name, namespace, agent_id)
             age = time.time() - float(info.get("started_at") or time.time())
-            return Actual(
-                name, namespace, spec_hash, True, "pending", f"setup running ({age:.0f} s)"
-            )
+            return new("pending", f"setup running ({age:.0f} s)")
         if state == "failed":
             err = info.get("error") or {}
-            why = f"setup failed: {err.get('type')}: {err.get('message')}"
-            return Actual(name, namespace, spec_hash, True, "failed", why)
-        return Actual(name, namespace, spec_hash, True)
+            return new("failed", f"setup failed: {err.get('type')}: {err.get('message')}")
+        return new()
 
     def _backoff(self) -> dict[tuple[str, str], str]:
         """Agents waiting after a failure: this process's memory, then SQL's backoff."""
@@ -286,6 +322,7 @@ class Reconciler:
         relays = self._relays(the_plan)
         self._begin_audit(report)  # intent first
         lost = self._run_steps(report, progress)
+        self._drop_empty_hosts()
         self._finish_audit(report, lost)  # bookkeeping last
         self._hand_to_relays(relays, report)
         return report
@@ -409,34 +446,56 @@ class Reconciler:
     def _start(
         self, action: Action, totals: dict[str, float]
     ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
-        """Create the actor (or adopt the one a previous pass made) and wait until placed."""
-        spec = action.spec
+        """Create the actor, or add the agent to a host of its pool (or adopt what a
+        previous pass made), and wait until it is placed and set up."""
+        spec, ns, agent_id = action.spec, action.namespace, action.agent_id
         if not isinstance(spec, AgentSpec):
-            raise SeedcoreError(f"no spec to start {action.agent_id}")
-        try:
-            handle = actors.create_agent(spec, action.namespace)
-        except ValueError:  # the name exists: a previous pass (or a race) created it
-            handle = actors.lookup(action.agent_id, action.namespace)
-            if handle is None:
-                raise
+            raise SeedcoreError(f"no spec to start {agent_id}")
         problem = actors.placement_problem(spec, totals)
+        if spec.placement == "pooled":
+            wait_s = 0.0 if problem else self.ready_timeout_s
+            home = actors.add_pooled(spec, ns, self.pool_max_agents, wait_s)
+            handle = actors.lookup(home, ns)
+        else:
+            home = agent_id
+            try:
+                handle = actors.create_agent(spec, ns)
+            except ValueError:  # the name exists: a previous pass (or a race) created it
+                handle = actors.lookup(agent_id, ns)
+                if handle is None:
+                    raise
+        self._homes[action.key] = home
         if problem is not None:
-            return "pending", {"pending_reason": problem}, None
-        info = actors.start_agent(handle, self.ready_timeout_s)
+            return "pending", {"pending_reason": problem, "home": home}, None
+        info = actors.start_agent(handle, self.ready_timeout_s, home, agent_id)
         if info is None:
             reason = f"not placed or set up within {self.ready_timeout_s:g} s (it goes on)"
-            return "pending", {"pending_reason": reason}, None
+            return "pending", {"pending_reason": reason, "home": home}, None
         if info.get("spec_hash") != action.spec_hash:  # adopted, but from another spec
-            raise SeedcoreError(f"{action.agent_id} exists with another spec")
+            raise SeedcoreError(f"{agent_id} exists with another spec")
         if info.get("state") == "failed":  # never left half-alive holding its resources
-            actors.kill(action.agent_id, action.namespace)
+            self._stop(action, grace_s=0)
             err = info.get("error") or {}
             raise AgentSetupFailed(str(err.get("type")), str(err.get("message")))
-        return "succeeded", {"instance_id": info["instance_id"]}, info
+        return "succeeded", {"instance_id": info["instance_id"], "home": home}, info
 
-    def _stop(self, action: Action) -> bool:
-        """Drain the agent, run its ``shutdown``, kill the actor; False when it was not there."""
-        return actors.stop_agent(action.agent_id, action.namespace, self.drain_grace_s)
+    def _stop(self, action: Action, grace_s: float | None = None) -> bool:
+        """Drain the agent, run its ``shutdown``, then kill its actor or take it out of its
+        pool host; False when it was not there."""
+        home = self._homes.pop(action.key, action.agent_id)
+        if home != action.agent_id:
+            self._maybe_empty.add((action.namespace, home))
+        grace = self.drain_grace_s if grace_s is None else grace_s
+        return actors.stop_agent(home, action.namespace, grace, action.agent_id)
+
+    def _drop_empty_hosts(self) -> None:
+        """Remove the pool hosts this pass (or the last read) left without agents."""
+        for ns, name in sorted(self._maybe_empty):
+            try:
+                actors.drop_if_empty(name, ns)
+            except Exception as exc:
+                log.warning("could not remove empty pool host %s/%s: %s", ns, name, exc)
+        self._maybe_empty.clear()
 
     # ------------------------------------------------------------------ heartbeat relays
     def _relays(self, the_plan: Plan) -> dict[str, Any]:

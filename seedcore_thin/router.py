@@ -295,13 +295,13 @@ class Router:
                     break
             if agent is None:
                 raise self._refusal(task, skip)
-            # registry down: Ray's own discovery, the actor named after the agent (unlocked)
+            # registry down: Ray's own discovery, the agent's own actor or its pool host
             namespace = agent.namespace or self.namespace
-            instance_id = self.dispatcher.ping(agent.agent_id, namespace)
-            if instance_id is not None:
-                name = agent.agent_id
-                instance = LiveInstance(name, instance_id, name, namespace, source="ray")
-                load = self._reserve(name, reserve)
+            found = self.dispatcher.ping(agent.agent_id, namespace)
+            if found is not None:
+                home, instance_id = found
+                instance = LiveInstance(agent.agent_id, instance_id, home, namespace, "ray")
+                load = self._reserve(agent.agent_id, reserve)
                 break
             skip.add(agent.agent_id)
         return RoutingDecision(
@@ -343,11 +343,14 @@ class Router:
             tried.add(agent_id)
             try:
                 result = self.dispatcher.execute(
-                    decision.actor_name, decision.namespace, payload, request.timeout_s
+                    decision.actor_name, decision.namespace, payload, request.timeout_s, agent_id
                 )
             except (actors.ActorGone, actors.NoAnswer) as exc:
                 with self._lock:  # the live set may be stale: re-read it on the next task
-                    self._cool_until[agent_id] = self._clock() + self.cooldown_s
+                    until = self._clock() + self.cooldown_s
+                    for gone in self._sharing(decision, exc):  # a dead host: all its agents
+                        self._cool_until[gone] = until
+                        tried.add(gone)
                     self._live_at = float("-inf")
                 failures.append((agent_id, str(exc)))
                 if isinstance(exc, actors.NoAnswer):  # it may still be running: not retried
@@ -398,6 +401,21 @@ class Router:
                 why.append(f"cooling down for {cool - now:.1f} s after a failed dispatch")
         return reasons
 
+    def _sharing(self, decision: RoutingDecision, exc: Exception) -> set[str]:
+        """The agents a failed dispatch rules out: the agent, and when its pool host is gone
+        (not just slow), every agent the live set places in that host."""
+        mates = {decision.agent_id}
+        if isinstance(exc, actors.ActorGone) and decision.actor_name != decision.agent_id:
+            live = self._live or {}
+            mates |= {a for a, i in live.items() if i.actor_name == decision.actor_name}
+        return mates
+
+    def homes(self) -> dict[str, str]:
+        """Agent id -> the actor it lives in (its own, or a pool host), from the live set."""
+        with self._lock:
+            live = self._live_set(self._clock())
+        return {agent_id: i.actor_name for agent_id, i in (live or {}).items()}
+
     def _not_ready(self) -> dict[str, str]:
         """Why agents are not live when their own code is the cause (registry only)."""
         try:
@@ -431,11 +449,12 @@ def explain_choice(
         rules.append(f"at least {task.min_gpus:g} GPU(s)")
     if task.requirements:
         rules.append("no policy forbids " + ", ".join(task.requirements))
+    home = where(agent.agent_id, instance.actor_name)
     if instance.source == "registry":
-        liveness = f"live in active_instance (instance {instance.instance_id})"
+        liveness = f"live in active_instance (instance {instance.instance_id}), {home}"
         pool_of = f"{pool} live qualified"
     else:
-        liveness = f"answering Ray actor {instance.namespace}/{instance.actor_name} (registry down)"
+        liveness = f"answering in Ray (registry down), {home} in {instance.namespace}"
         pool_of = f"{pool} qualified"
     return (
         f"{agent.agent_id} in organ {agent.organ_id}: "
@@ -443,3 +462,8 @@ def explain_choice(
         f"{pool_of} agent(s) with {load} task(s) in flight; ties rotate round-robin in "
         "agent-id order"
     )
+
+
+def where(agent_id: str, actor_name: str) -> str:
+    """Where an agent lives, in words: its own actor, or the pool host it shares."""
+    return "own actor" if actor_name == agent_id else f"pooled in host {actor_name}"

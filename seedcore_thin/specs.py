@@ -89,9 +89,10 @@ class Resources(BaseModel):
 
 #: Spec fields stored in the graph as they are: properties, or names of related nodes.
 _AS_IS = {"skills", "models", "services", "policies", "max_concurrency", "entrypoint"}
-_AS_IS |= {"namespace", "lifetime", "name"}
-#: Spec fields added after the first release: they hash only when set (see spec_hash).
-_LATER_FIELDS = ("services", "entrypoint", "params", "runtime_env")
+_AS_IS |= {"namespace", "lifetime", "name", "placement"}
+#: Spec fields added after the first release: they hash only when not at their default (see
+#: spec_hash), so an upgrade moves no existing hash.
+_LATER_FIELDS = ("services", "entrypoint", "params", "runtime_env", "placement")
 
 #: The ``runtime_env`` keys an agent may set (Ray's names; see docs/agents.md).
 RUNTIME_ENV_KEYS = frozenset(
@@ -115,6 +116,8 @@ class AgentSpec(BaseModel):
     lifetime: Literal["detached", "non_detached"] = "detached"
     name: Text | None = None
     max_concurrency: int = Field(default=1, ge=1, strict=True)
+    #: ``dedicated``: a Ray actor of its own; ``pooled``: one of many in a shared host actor.
+    placement: Literal["dedicated", "pooled"] = "dedicated"
     entrypoint: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     runtime_env: dict[str, Any] = Field(default_factory=dict)
@@ -168,9 +171,14 @@ class AgentSpec(BaseModel):
 
     def spec_hash(self) -> str:
         """sha256 over everything that needs a new actor when it changes: not the metadata
-        (informational), and a field added later only when set (so an upgrade does not
-        replace every running agent)."""
-        unset = {name for name in _LATER_FIELDS if not getattr(self, name)}
+        (informational), and a field added later only when not at its default (so an upgrade
+        does not replace every running agent)."""
+        fields = type(self).model_fields
+        unset = {
+            name
+            for name in _LATER_FIELDS
+            if getattr(self, name) == fields[name].get_default(call_default_factory=True)
+        }
         material = self.model_dump(mode="json", exclude={"metadata"} | unset)
         blob = json.dumps(material, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -5,8 +5,8 @@
 - ``graph_uri``: the URI of a fresh, migrated graph with a unique name (for code that takes
   a URI, e.g. CLI entry points); deleted after the test.
 - ``graph``: a connected ``FalkorDBGraphClient`` on that graph.
-- ``fleet_graph``: ``graph`` with ``cypher/fixtures/example_fleet.cypher`` loaded (11 agents,
-  organs vision/language/finance; see docs/graph-model.md).
+- ``fleet_graph``: ``graph`` with ``cypher/fixtures/example_fleet.cypher`` loaded (15 agents,
+  organs vision/language/finance/support, the support agents pooled; see docs/graph-model.md).
 - ``mock_graph``: ``mock_graph(specs, organs=..., policies=...)`` makes a ``MockGraphClient``
   on the session's server (specs passed directly, as the original design does); each one is
   closed (its graph deleted) after the test.

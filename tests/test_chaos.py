@@ -40,7 +40,6 @@ from seedcore_thin.manager import Tier0Manager
 from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.planner import RELAY_NAME
 from seedcore_thin.registry import Registry
-from seedcore_thin.router import SOURCE_REGISTRY
 from seedcore_thin.specs import AgentSpec, Resources
 from tests.fixtures_ray import free_port, wait_until
 
@@ -190,7 +189,7 @@ def _read_graph(call: Call) -> bool:
 
 def _live_from_registry(call: Call) -> bool:
     """Routed to an agent the registry's live set named (not Ray's fallback discovery)."""
-    return call.result is not None and call.result.decision.live_source == SOURCE_REGISTRY
+    return call.result is not None and call.result.decision.live_source == "registry"
 
 
 def _fleet() -> list[AgentSpec]:

@@ -45,6 +45,7 @@ EXPECTED = {
     "vision-gpu-1": "pending",
     "ledger-analyst-1": "not-live",
     "ocr-broken-1": "invalid",
+    **dict.fromkeys(["triage-1", "triage-2", "triage-3", "faq-1"], "not-live"),  # pooled
 }
 SETUP_ERROR = "setup failed: ImportError: No module named 'vllm'"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -161,7 +162,7 @@ def test_page_is_self_contained_and_escapes_what_the_graph_says(
 
 def test_dot_has_every_node_and_edge(scenario: fleet_cli.Fleet) -> None:
     dot = fleet_cli.render_dot(scenario)
-    assert dot.count("subgraph ") == 3
+    assert dot.count("subgraph ") == 4  # one per organ
     assert dot.count('[label="MEMBER_OF"]') == len(EXPECTED)
     # finance -> two policies, translator-1 -> one
     assert dot.count('label="GOVERNED_BY"') == 3
@@ -185,7 +186,7 @@ def test_cli_writes_the_page_and_the_dot(
     assert fleet_cli.main([*args, "--html", str(html), "--dot", str(dot)]) == 0
     out = capsys.readouterr().out
     assert f"wrote {html}" in out and f"wrote {dot}" in out
-    assert "12 agents in 3 organs (7 live, 1 starting, 1 pending, 1 setup failed" in out
+    assert "16 agents in 4 organs (7 live, 1 starting, 1 pending, 1 setup failed" in out
     page = html.read_text(encoding="utf-8")
     assert set(_data_block(page)["agents"]) == set(EXPECTED)
     assert dot.read_text(encoding="utf-8").startswith("// seedcore fleet")
@@ -241,7 +242,7 @@ def test_page_in_a_real_headless_browser(scenario: fleet_cli.Fleet, tmp_path: Pa
     assert report["requests"] == [], "the page must not request anything"
     assert {a["id"]: a["state"] for a in report["agents"]} == EXPECTED
     assert {a["id"]: a["organ"] for a in report["agents"]}["ocr-broken-1"] == "vision"
-    assert sorted(report["organs"]) == ["finance", "language", "vision"]
+    assert sorted(report["organs"]) == ["finance", "language", "support", "vision"]
     assert len(report["policies"]) == 3
     kinds = [e["kind"] for e in report["edges"]]
     assert (kinds.count("MEMBER_OF"), kinds.count("GOVERNED_BY")) == (len(EXPECTED), 3)

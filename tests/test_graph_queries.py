@@ -23,12 +23,16 @@ from seedcore_thin.tasks import TaskRequest
 
 EXAMPLE_AGENTS = [
     "embedder-1",
+    "faq-1",
     "ledger-analyst-1",
     "llm-summarizer-1",
     "llm-summarizer-2",
     "resnet-classifier-1",
     "risk-scorer-1",
     "translator-1",
+    "triage-1",
+    "triage-2",
+    "triage-3",
     "vision-gpu-1",
     "web-researcher-1",
     "yolo-detector-1",
@@ -103,13 +107,15 @@ def test_list_agent_specs_reads_the_whole_example_fleet(fleet_graph: FalkorDBGra
     assert by_id["translator-1"].models == ["marian-mt-en-de", "nllb-200"]
     assert gpu.services == ["object_store"] and by_id["translator-1"].services == []
     assert by_id["yolo-detector-1"].metadata == {"source": "example_fleet"}
+    pooled = sorted(s.agent_id for s in result.valid if s.placement == "pooled")
+    assert pooled == ["faq-1", "triage-1", "triage-2", "triage-3"]  # the support organ
     total_cpus = sum(s.resources.num_cpus for s in result.valid if s.resources.num_gpus == 0)
     assert total_cpus <= 2.0  # the CPU agents fit on a 2-core Ray
 
 
 def test_list_organ_specs(fleet_graph: FalkorDBGraphClient) -> None:
     organs = {o.organ_id: o for o in fleet_graph.list_organ_specs()}
-    assert sorted(organs) == ["finance", "language", "vision"]
+    assert sorted(organs) == ["finance", "language", "support", "vision"]
     assert organs["finance"].governed_by_policies == ["no_external_egress", "pii_restricted"]
     assert organs["vision"].uses_services == ["object_store"]
     assert "web_search" in organs["language"].provides_skills

@@ -19,7 +19,7 @@ def test_invalid_nodes_are_reported_while_valid_ones_load(graph: FalkorDBGraphCl
     result = graph.read_agent_specs()
     valid = {s.agent_id for s in result.valid}
     assert {"good-1", "good-2", "yolo-detector-1", "vision-gpu-1"} <= valid
-    assert len(valid) == 13  # the 11 of the example fleet and the 2 good lab agents
+    assert len(valid) == 17  # the 15 of the example fleet and the 2 good lab agents
     problems = {(p.agent_id, p.field) for p in result.invalid}
     assert problems == {
         (None, "id"),

@@ -48,11 +48,12 @@ def spec(agent_id: str, **extra: Any) -> AgentSpec:
 
 
 def running(ns: str) -> dict[str, str]:
-    """Managed actors answering in ``ns``: name -> spec hash."""
+    """Managed agents answering in ``ns`` (in their own actor or a pool host): id -> hash."""
     return {
-        f.name: str(f.info["spec_hash"])
+        agent["agent_id"]: str(agent["spec_hash"])
         for f in actors.describe_all(actors.named_actors([ns]), timeout_s=5)
         if f.info is not None
+        for agent in actors.agents_of(f.info)
     }
 
 

@@ -182,7 +182,7 @@ def test_refusal_gives_a_reason_for_every_agent(live_fleet: Any) -> None:
     with pytest.raises(NoQualifiedAgent) as err:
         router.execute({"task_type": "x", "required_skills": ["telepathy"]})
     reasons = err.value.reasons
-    assert len(reasons) == 11  # every agent of the example fleet
+    assert len(reasons) == 15  # every agent of the example fleet
     assert all(r == ["missing skill telepathy"] for r in reasons.values())
 
 

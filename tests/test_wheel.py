@@ -165,7 +165,7 @@ def test_seedcore_migrate_and_named_queries_from_the_wheel(
         "load_fixture(client, 'example_fleet')\n"
         "print(json.dumps({'agents': sorted(s.agent_id for s in client.list_agent_specs())}))"
     )
-    assert len(seen["agents"]) == 11  # type: ignore[arg-type]
+    assert len(seen["agents"]) == 15  # type: ignore[arg-type]
     assert "llm-summarizer-1" in seen["agents"]  # type: ignore[operator]
 
 
@@ -223,7 +223,7 @@ def test_seedcore_fleet_draws_from_the_wheel(
     seedcore = str(installed.venv / "bin" / "seedcore")
     args = ["fleet", "--graph-uri", graph_uri, "--pg-dsn", pg_dsn, "--html", str(page)]
     out = installed.run([seedcore, *args, "--dot", str(dot)]).stdout
-    assert "11 agents in 3 organs (11 not live)" in out, out
+    assert "15 agents in 4 organs (15 not live)" in out, out
     html = page.read_text(encoding="utf-8")
-    assert html.count('class="agent"') == 11 and "llm-summarizer-1" in html
-    assert dot.read_text(encoding="utf-8").count('label="MEMBER_OF"') == 11
+    assert html.count('class="agent"') == 15 and "llm-summarizer-1" in html
+    assert dot.read_text(encoding="utf-8").count('label="MEMBER_OF"') == 15

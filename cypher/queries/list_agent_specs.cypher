@@ -3,7 +3,7 @@
 // params: $agent_id STRING (null: every agent; else that agent only, no row if unknown)
 // returns: agent_id, name, namespace, lifetime, num_cpus, num_gpus, memory_mb,
 //          custom_resources_json, max_concurrency, metadata_json, entrypoint, params
-//          (JSON string), runtime_env (JSON string), organ_ids (list),
+//          (JSON string), runtime_env (JSON string), placement, organ_ids (list),
 //          skills (list), models (list), services (list), policies (list: direct
 //          GOVERNED_BY only; organ policies are in list_organ_specs)
 // Values come back as stored; seedcore_thin.specs validates them, so one bad node is
@@ -38,6 +38,7 @@ RETURN a.id AS agent_id,
        a.entrypoint AS entrypoint,
        a.params AS params,
        a.runtime_env AS runtime_env,
+       a.placement AS placement,
        organ_ids,
        skills,
        models,

@@ -2,8 +2,8 @@
 //   desired-state version once (one agent is a batch of one).
 // params: $agents LIST<MAP> (each map: agent_id, organ_id, name, namespace, lifetime,
 //         num_cpus, num_gpus, memory_mb, custom_resources_json, max_concurrency,
-//         metadata_json, entrypoint, params, runtime_env, skills, models, services,
-//         policies; see AgentSpec.upsert_params)
+//         metadata_json, entrypoint, params, runtime_env, placement, skills, models,
+//         services, policies; see AgentSpec.upsert_params)
 // returns: upserted (integer), version (the desired-state version afterwards)
 // Missing Organ, Skill, Model, Service and Policy nodes are created; a Policy created here
 // forbids nothing until a DBA sets its `forbids` list (the built-in no_external_egress
@@ -23,6 +23,7 @@ SET a.name = spec.name,
     a.entrypoint = spec.entrypoint,
     a.params = spec.params,
     a.runtime_env = spec.runtime_env,
+    a.placement = spec.placement,
     a.updated_at = timestamp()
 WITH a, spec
 OPTIONAL MATCH (a)-[old:MEMBER_OF|HAS_SKILL|USES|USES_SERVICE|GOVERNED_BY]->()

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -42,16 +43,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _home(agent_id: str, home: str | None, *, going: bool = False) -> str:
+    """Where a pooled agent goes (its pool) or lives (its host); "" for its own actor."""
+    if home is None or home == agent_id:
+        return ""
+    return f"  -> pool {home}" if going else f"  in host {home}"
+
+
 def print_plan(plan: Plan, out: TextIO) -> None:
-    """A human-readable plan: one line per step, then what is held back or invalid."""
+    """A human-readable plan: one line per step (where pooled agents go or live), the pool
+    hosts of the agents in sync, then what is held back or invalid."""
     for action in plan.actions:
         print(
             f"  {_SIGNS[action.kind]} {action.kind:<8} {action.namespace}/{action.agent_id}"
-            f"  ({action.reason})",
+            f"  ({action.reason})"
+            f"{_home(action.agent_id, action.home, going=action.kind in ('create', 'replace'))}",
             file=out,
         )
     for entry in plan.pending:
-        print(f"  ? pending  {entry.namespace}/{entry.agent_id}  ({entry.reason})", file=out)
+        where = _home(entry.agent_id, entry.home)
+        print(f"  ? pending  {entry.namespace}/{entry.agent_id}  ({entry.reason}){where}", file=out)
+    hosts = Counter(
+        f"{e.namespace}/{e.home}" for e in plan.in_sync if e.home and e.home != e.agent_id
+    )
+    for host, count in sorted(hosts.items()):
+        print(f"  = in sync  {count} pooled agent(s) in host {host}", file=out)
     for held in plan.held_back:
         a = held.action
         print(

@@ -21,7 +21,7 @@ from seedcore_thin.agent import BUILTIN_ECHO
 from seedcore_thin.config import Settings, state_dir
 from seedcore_thin.errors import InvalidTask, NoQualifiedAgent, SeedcoreError
 from seedcore_thin.local import pg_dsn as resolve_dsn
-from seedcore_thin.router import Router, RoutingDecision
+from seedcore_thin.router import Router, RoutingDecision, where
 from seedcore_thin.tasks import MAX_TASK_BYTES, TaskRequest, printable
 
 EXIT_ROUTED, EXIT_ERROR, EXIT_NO_AGENT = 0, 1, 4
@@ -61,7 +61,9 @@ def print_decision(decision: RoutingDecision, out: TextIO) -> None:
     out.write(f"routed task {decision.task_id} -> {decision.agent_id}\n")
     out.write(f"  organ      {decision.organ_id}\n")
     out.write(f"  instance   {decision.instance_id} ({decision.live_source})\n")
-    out.write(f"  actor      {decision.namespace}/{decision.actor_name}\n")
+    own = decision.actor_name == decision.agent_id
+    kind = "its own actor" if own else "a pool host it shares"
+    out.write(f"  actor      {decision.namespace}/{decision.actor_name} ({kind})\n")
     out.write(f"  why        {decision.why}\n")
     cached = ", candidates from cache" if decision.cached else ""
     out.write(f"  decided in {decision.latency_ms:.2f} ms{cached}\n")
@@ -72,10 +74,12 @@ def print_reasons(
     chosen: str | None,
     out: TextIO,
     runs: Mapping[str, str] | None = None,
+    homes: Mapping[str, str] | None = None,
 ) -> None:
-    """One line per agent: qualified ones first, then the refused with their reasons; with
-    ``runs``, what code each agent runs (its entrypoint, or the built-in echo agent)."""
-    runs = runs or {}
+    """One line per agent: qualified ones first (where each lives, when ``homes`` says),
+    then the refused with their reasons; with ``runs``, what code each agent runs (its
+    entrypoint, or the built-in echo agent)."""
+    runs, homes = runs or {}, homes or {}
     width = max([len("AGENT"), *(len(a) for a in reasons)])
     code = max([len("RUNS") * bool(runs), *(len(runs.get(a, "")) for a in reasons)])
     out.write(f"{'AGENT':<{width}}  {'RUNS' if runs else '':<{code}}  VERDICT\n")
@@ -84,6 +88,8 @@ def print_reasons(
         why = reasons[agent_id]
         if not why:
             verdict = "qualified, live" + (" (chosen)" if agent_id == chosen else "")
+            if agent_id in homes:
+                verdict += f", {where(agent_id, homes[agent_id])}"
         else:
             verdict = "; ".join(why)
         out.write(f"{agent_id:<{width}}  {runs.get(agent_id, ''):<{code}}  {verdict}\n")
@@ -147,12 +153,13 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
         return EXIT_NO_AGENT
     reasons = router.explain(task) if args.explain else None
     runs = implementations(router.graph) if args.explain else None
+    homes = router.homes() if args.explain else {}
     if args.json:
         doc: dict[str, Any] = {"routed": True, "decision": decision.as_dict()}
         if args.execute:
             doc["result"] = result
         if reasons is not None:
-            doc["reasons"], doc["runs"] = reasons, runs
+            doc["reasons"], doc["runs"], doc["homes"] = reasons, runs, homes
         out.write(json.dumps(doc, indent=2, default=str) + "\n")
         return EXIT_ROUTED
     print_decision(decision, out)
@@ -160,5 +167,5 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
         out.write(f"  result     {json.dumps(result, default=str)}\n")
     if reasons is not None:
         out.write("\n")
-        print_reasons(reasons, decision.agent_id, out, runs)
+        print_reasons(reasons, decision.agent_id, out, runs, homes)
     return EXIT_ROUTED

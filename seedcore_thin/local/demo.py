@@ -63,6 +63,15 @@ SAMPLE_TASKS: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     (
+        "Triage a support ticket (a pooled agent: four support agents share one host actor)",
+        {
+            "task_type": "triage",
+            "required_skills": ["ticket_triage"],
+            "organ_id": "support",
+            "data": {"ticket": "My invoice shows the wrong VAT number."},
+        },
+    ),
+    (
         "Transcribe speech (no agent has the skill)",
         {"task_type": "transcribe", "required_skills": ["speech_to_text"], "data": {}},
     ),
@@ -146,17 +155,23 @@ def wait_for_fleet(registry: Any, expected: int, timeout_s: float) -> list[Any]:
 
 
 def print_fleet(rows: Sequence[Any]) -> None:
+    """One line per live agent; pooled agents show the host actor (and pid) they share."""
     table = [
         (
             r.logical_id,
             str(r.instance_id)[:8],
             r.namespace or "",
+            "own actor" if r.actor_name in (None, r.logical_id) else r.actor_name,
             f"{r.ip_address or ''}:{r.pid or ''}",
             r.last_heartbeat.strftime("%H:%M:%S"),
         )
         for r in rows
     ]
-    _table(table, ("agent", "instance", "namespace", "ip:pid", "last beat"))
+    _table(table, ("agent", "instance", "namespace", "lives in", "ip:pid", "last beat"))
+    pooled = [r for r in rows if r.actor_name not in (None, r.logical_id)]
+    if pooled:
+        hosts = len({r.actor_name for r in pooled})
+        print(f"  {len(pooled)} pooled agent(s) share {hosts} host actor(s): one process each")
 
 
 def print_code(namespace: str) -> None:
