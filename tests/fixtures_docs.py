@@ -42,7 +42,13 @@ from seedcore_thin.local.rayhead import start_ray, stop_ray
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCK_TIMEOUT_S = 240
-RAY_CPUS = 4  # the example fleet asks for 1.4 CPUs; two files reconcile it
+RAY_CPUS = 16  # logical: each file that reconciles the example fleet asks for ~2 CPUs
+#: Run at the end of each file: its agents go, so the next file's fleet has room.
+CLEANUP = (
+    "import os\nfrom seedcore_thin import actors\n"
+    "for space, name in actors.named_actors([os.environ['SEEDCORE_NS']]):\n"
+    "    actors.kill(name, space, wait_s=2.0)\n"
+)
 #: Variables of the developer's own setup that must not leak into a block.
 FOREIGN_ENV = ("SEEDCORE_", "RAY_ADDRESS", "RAY_NAMESPACE", "NEO4J_")
 XFAIL_KEY = "__xfail_next__"
@@ -112,7 +118,10 @@ def doc_stack(
         with scratch_database(pg_server_dsn, "doc", template=pg_template) as pg_dsn:
             workdir = _workdir(tmp_path_factory.mktemp(f"doc-{stem}"))
             env = _env(workdir, pg_dsn, graph_uri, docs_ray_address, f"doc-{stem}-{tag}")
-            yield DocStack(workdir, env, graph_uri)
+            try:
+                yield DocStack(workdir, env, graph_uri)
+            finally:
+                subprocess.run([sys.executable, "-c", CLEANUP], env=env, timeout=120, check=False)
     finally:
         client.delete_graph()
         client.close()
