@@ -24,11 +24,12 @@ import importlib
 import inspect
 import json
 import re
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 #: ``package.module:ClassName`` (the class may be nested: ``mod:Outer.Inner``).
 ENTRYPOINT_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -37,6 +38,7 @@ ENTRYPOINT_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za
 BUILTIN_ECHO = "builtin echo agent"
 
 AgentState = Literal["starting", "alive", "failed", "draining", "dead"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,20 @@ def error_of(exc: BaseException) -> dict[str, str]:
 #: Threads for the users' plain (not ``async``) methods, shared by the agents of a process;
 #: made on demand. Each agent's in-flight limit bounds how many a hung agent can hold.
 _THREADS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="agent")
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def on_loop(coro: Coroutine[Any, Any, _T], *, wait: bool = True) -> _T | None:
+    """Run a coroutine on this process's agent event loop (a thread started on first use)
+    from a thread of a threaded actor; its value, or None without ``wait``."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="agent-loop", daemon=True).start()
+    future = asyncio.run_coroutine_threadsafe(coro, _loop)
+    return future.result() if wait else None
 
 
 async def _call(fn: Any, *args: Any) -> Any:
@@ -126,20 +142,21 @@ class HostedAgent:
         self.tasks_failed = 0
         self.in_flight = 0
         self._slots = asyncio.Semaphore(max(1, max_in_flight))
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._count = threading.Lock()  # tasks may run on several threads (handle_here)
         self._impl: Any = None
         self._setup: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self) -> dict[str, Any]:
-        """Import the class, build it, run ``setup`` once; ``alive`` or ``failed`` after.
+    async def start(self, wait_s: float | None = None) -> dict[str, Any]:
+        """Import the class, build it, run ``setup`` once; ``alive`` or ``failed`` after
+        (or still ``starting`` when ``wait_s`` ran out first: the setup goes on).
 
         Idempotent: a second call (a reconciler that lost patience, then came back) waits
         for the same setup instead of running another."""
         if self._setup is None:
             self._setup = asyncio.ensure_future(self._run_setup())
-        await asyncio.shield(self._setup)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._setup), wait_s)
         return self.describe()
 
     async def _run_setup(self) -> None:
@@ -164,8 +181,9 @@ class HostedAgent:
             return self.describe()
         was_alive = self.state == "alive"
         self.state = "draining"
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout=max(0.0, grace_s))
+        deadline = time.monotonic() + max(0.0, grace_s)
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
         shutdown = getattr(self._impl, "shutdown", None)
         if was_alive and callable(shutdown):
             try:
@@ -179,24 +197,59 @@ class HostedAgent:
     async def handle(self, task: Mapping[str, Any]) -> dict[str, Any]:
         """Run one task; every outcome is a result dict, ``status`` completed or failed."""
         if self.state != "alive":
-            why = f"agent is {self.state}" + (
-                f": {self.error['message']}" if self.error and self.state == "failed" else ""
-            )
-            return self._result(task, "failed", error={"type": "AgentNotReady", "message": why})
+            return self._not_ready(task)
         async with self._slots:
-            self.in_flight += 1
-            self._idle.clear()
+            self._counted(+1)
             try:
                 value = await _call(self._impl.handle, dict(task))
-                json.dumps(value, allow_nan=False)  # the result crosses process boundaries
+                return self._finished(task, value)
             except Exception as exc:
-                self.tasks_failed += 1
-                return self._result(task, "failed", error=error_of(exc))
+                return self._finished(task, error=exc)
             finally:
-                self.in_flight -= 1
-                if self.in_flight == 0:
-                    self._idle.set()
-        self.tasks_done += 1
+                self._counted(-1)
+
+    def handle_here(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        """``handle`` for a caller on a thread of its own (a threaded actor, whose
+        ``max_concurrency`` is the in-flight limit): a plain ``handle`` runs right on that
+        thread, with no hop; an ``async def`` one on the process's agent event loop."""
+        if self.state != "alive":
+            return self._not_ready(task)
+        self._counted(+1)
+        try:
+            fn, payload = self._impl.handle, dict(task)
+            value = on_loop(fn(payload)) if inspect.iscoroutinefunction(fn) else fn(payload)
+            return self._finished(task, value)
+        except Exception as exc:
+            return self._finished(task, error=exc)
+        finally:
+            self._counted(-1)
+
+    def _counted(self, step: int) -> None:
+        with self._count:
+            self.in_flight += step
+
+    def _not_ready(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        why = f"agent is {self.state}" + (
+            f": {self.error['message']}" if self.error and self.state == "failed" else ""
+        )
+        return self._result(task, "failed", error={"type": "AgentNotReady", "message": why})
+
+    def _finished(
+        self, task: Mapping[str, Any], value: Any = None, error: Exception | None = None
+    ) -> dict[str, Any]:
+        """The task's result; a value JSON cannot carry across processes is a failure."""
+        if error is None:
+            try:
+                json.dumps(value, allow_nan=False)
+            except Exception as exc:
+                error = exc
+        with self._count:
+            if error is None:
+                self.tasks_done += 1
+            else:
+                self.tasks_failed += 1
+        if error is not None:
+            return self._result(task, "failed", error=error_of(error))
         return self._result(task, "completed", result=value)
 
     async def health(self, timeout_s: float = 2.0) -> dict[str, Any]:
