@@ -81,6 +81,7 @@ class HeartbeatRelay:
         self._agents: dict[str, Info] = {}  # instance id -> its agent's describe() answer
         self._probes: dict[tuple[str, str], Any] = {}  # describe() questions not answered
         self._rounds = 0
+        self._given: dict[str, Info] = {}  # agents the reconciler just started (see sync)
         self._lock = threading.Lock()
         threading.Thread(target=self._loop, name="heartbeat-relay", daemon=True).start()
 
@@ -88,7 +89,10 @@ class HeartbeatRelay:
         return self._config
 
     def sync(self, infos: list[Info]) -> dict[str, Any]:
-        """A round now, so new agents are in active_instance on return (each is asked anew)."""
+        """A round now, so the agents just started (``infos``: what they said when their
+        setup returned) are in active_instance on return, even if a busy machine makes them
+        late to answer this round's question."""
+        self._given = {info["instance_id"]: info for info in infos}
         return self.round()
 
     def round(self) -> dict[str, Any]:
@@ -123,6 +127,8 @@ class HeartbeatRelay:
             if f.info is not None
             for agent in actors.agents_of(f.info)
         }
+        given, self._given = self._given, {}
+        now |= {k: i for k, i in given.items() if k not in now and i.get("actor_name") in waiting}
         kept = {k: i for k, i in self._agents.items() if i["actor_name"] in waiting}
         before = {k: i for k, i in self._agents.items() if k not in kept}
         self._agents = kept | now
