@@ -170,8 +170,12 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         tasks = [t for t in all_tasks if routable(client, t, live)]
         refused = [t for t in all_tasks if t not in tasks][: REFUSED_SHAPES - 2]
         refused += [
-            TaskRequest(task_type="unknown-skill", required_skills=["speech_to_text"]),
-            TaskRequest(task_type="8-gpus", required_skills=tasks[0].required_skills, min_gpus=8),
+            TaskRequest.parse(
+                {"task_type": "unknown-skill", "required_skills": ["speech_to_text"]}
+            ),
+            TaskRequest.parse(
+                {"task_type": "8-gpus", "required_skills": tasks[0].required_skills, "min_gpus": 8}
+            ),
         ]
 
         # uncached: empty the shape cache before each decision, read the version each time

@@ -58,9 +58,9 @@ def candidates_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
     ]
 
 
-@dataclass(frozen=True)
-class LiveInstance:
-    """One running instance of an agent, as the registry or Ray (``source``) reports it."""
+class LiveInstance(NamedTuple):
+    """One running instance of an agent, as the registry or Ray (``source``) reports it (a
+    tuple: the router may build 100,000 of them when the live set changes)."""
 
     agent_id: str
     instance_id: str
@@ -111,13 +111,13 @@ class RegistryLive:
 
     def read(self) -> dict[str, LiveInstance]:
         return {
-            row.logical_id: LiveInstance(
-                row.logical_id,
-                str(row.instance_id),
-                row.actor_name or row.logical_id,
-                row.namespace or self.namespace,
+            row["logical_id"]: LiveInstance(
+                row["logical_id"],
+                row["instance_id"],
+                row["actor_name"] or row["logical_id"],
+                row["namespace"] or self.namespace,
             )
-            for row in self.registry.active_instances()
+            for row in self.registry.call("live_set")
         }
 
     def version(self) -> int:

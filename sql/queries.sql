@@ -42,6 +42,11 @@ SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
   FROM seedcore.active_instance
  ORDER BY logical_id;
 
+-- name: live_set :many
+-- What the router needs of active_instance (agent, instance, actor name, namespace), in no order.
+SELECT logical_id, instance_id::text AS instance_id, actor_name, namespace
+  FROM seedcore.active_instance;
+
 -- name: live_set_version :scalar
 -- The live-set change counter (0016): read it before active_instance, re-read the view only when it moved.
 SELECT seedcore.live_set_version() AS version;
