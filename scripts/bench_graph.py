@@ -1,17 +1,19 @@
-"""Benchmark reading the desired state from embedded FalkorDB (1,000 and 10,000 agents).
+"""Benchmark reading the desired state from embedded FalkorDB (1,000 to 100,000 agents).
 
 ``bench_graph.py --json`` starts a private embedded FalkorDB in a temporary directory on a
 free loopback port (or uses ``--graph-uri falkordb://HOST:PORT`` and throwaway graphs named
 ``bench_*``), loads generated fleets through the named commands and prints one JSON object:
 
-- ``list_specs_ms_1k`` / ``list_specs_ms_10k``: ``read_agent_specs()`` end to end (one
-  query, rows validated into ``AgentSpec``), median of 5; ``..._query_ms_..`` the query and
-  rows alone, ``..._server_ms_..`` FalkorDB's own execution time;
+- ``list_specs_ms_1k`` / ``_10k`` / ``_100k``: ``read_agent_specs()`` end to end (one
+  query, rows validated into ``AgentSpec``), median of 5 (3 at 100,000); ``..._query_ms_..``
+  the query and rows alone, ``..._server_ms_..`` FalkorDB's own execution time (so
+  validation = total - query, client parsing = query - server);
 - ``naive_list_specs_ms_1k`` / ``..._10k``: the baseline in the same run, one query for the
-  ids then one ``list_agent_specs`` per ``$agent_id`` (the N+1 way), and ``speedup_vs_naive_*``;
+  ids then one ``list_agent_specs`` per ``$agent_id`` (the N+1 way), and ``speedup_vs_naive_*``
+  (not at 100,000: it would take minutes);
 - ``version_ms`` (median) and ``version_p99_ms`` of ``version()``, over 1,000 calls.
 
-Targets: 10,000 specs read in <= 1,000 ms; the version check <= 5 ms.
+Targets: 10,000 specs read in <= 1,000 ms, 100,000 in <= 3,000 ms; the version check <= 5 ms.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from seedcore_thin.local.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.queries import cypher
 from seedcore_thin.specs import agent_specs_from_rows
 
-SIZES = {"1k": 1_000, "10k": 10_000}
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
+NAIVE_UP_TO = 10_000
 TARGET_LIST_10K_MS = 1_000.0
+TARGET_LIST_100K_MS = 3_000.0
 TARGET_VERSION_MS = 5.0
 
 
@@ -59,20 +63,24 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         specs = client.read_agent_specs()
         if len(specs.valid) != n_agents or specs.invalid:
             raise SystemExit(f"bench: read {len(specs.valid)} valid specs of {n_agents}")
-        list_ms = median_ms(client.read_agent_specs)
-        query_ms = median_ms(lambda: client.run("list_agent_specs", agent_id=None))
+        repeat = 5 if n_agents <= NAIVE_UP_TO else 3
+        list_ms = median_ms(client.read_agent_specs, repeat)
+        query_ms = median_ms(lambda: client.run("list_agent_specs", agent_id=None), repeat)
+        out = {
+            f"list_specs_ms_{label}": round(list_ms, 1),
+            f"list_specs_query_ms_{label}": round(query_ms, 1),
+            f"list_specs_server_ms_{label}": round(_server_ms(client), 1),
+            f"load_fleet_ms_{label}": round(load_ms, 1),
+        }
+        if n_agents > NAIVE_UP_TO:
+            return out
         start = time.perf_counter()
         if _naive_read(client) != n_agents:
             raise SystemExit("bench: the naive baseline read a different fleet")
         naive_ms = (time.perf_counter() - start) * 1000
-        return {
-            f"list_specs_ms_{label}": round(list_ms, 1),
-            f"list_specs_query_ms_{label}": round(query_ms, 1),
-            f"list_specs_server_ms_{label}": round(_server_ms(client), 1),
-            f"naive_list_specs_ms_{label}": round(naive_ms, 1),
-            f"speedup_vs_naive_{label}": round(naive_ms / list_ms, 1),
-            f"load_fleet_ms_{label}": round(load_ms, 1),
-        }
+        out[f"naive_list_specs_ms_{label}"] = round(naive_ms, 1)
+        out[f"speedup_vs_naive_{label}"] = round(naive_ms / list_ms, 1)
+        return out
     finally:
         client.delete_graph()
         client.close()
@@ -112,12 +120,11 @@ def run(server_uri: str) -> dict[str, Any]:
         result["hiredis"] = False
     result["targets"] = {
         "list_specs_ms_10k": TARGET_LIST_10K_MS,
+        "list_specs_ms_100k": TARGET_LIST_100K_MS,
         "version_ms": TARGET_VERSION_MS,
     }
-    result["meets_targets"] = (
-        result["list_specs_ms_10k"] <= TARGET_LIST_10K_MS
-        and result["version_ms"] <= TARGET_VERSION_MS
-    )
+    result["missed"] = [k for k, limit in result["targets"].items() if result[k] > limit]
+    result["meets_targets"] = not result["missed"]
     return result
 
 

@@ -5,9 +5,12 @@
 - ``raw_ray_50_s``: a plain loop creating the same N actors with the same options, until
   every one answers (same run, same Ray);
 - ``apply_vs_raw``: their ratio (target <= 1.2);
-- ``plan_10k_ms``: ``plan()`` for 10,000 desired vs 10,000 actual records (target <= 200);
+- ``plan_10k_ms`` / ``plan_100k_ms``: ``plan()`` for 10,000 (100,000) desired vs as many
+  actual records (targets <= 200 and <= 300);
 - ``no_change_check_ms``: the watch loop's change check with N live agents, median
-  (target <= 10).
+  (target <= 10); ``no_change_check_ms_100k`` the same with 100,000 more instances live in
+  the registry (target <= 5), against ``fingerprint_check_ms_100k``, the baseline in the same
+  run: the live part of the check as it was (an md5 over the whole ``active_instance``).
 
 Uses a private local Ray, a scratch PostgreSQL database and a private FalkorDB; removes
 everything it created.
@@ -29,6 +32,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray
+from bench_registry import ADMIN_SQL, _ahead, _register
 
 from seedcore_thin import actors
 from seedcore_thin.config import Settings, state_dir
@@ -40,6 +44,7 @@ from seedcore_thin.local.postgres import scratch_database, test_server_dsn
 from seedcore_thin.manager import Tier0Manager
 from seedcore_thin.migrations import migrate_postgres
 from seedcore_thin.planner import Actual, Desired, plan
+from seedcore_thin.registry import Registry
 from seedcore_thin.specs import AgentSpec, Resources
 
 
@@ -64,15 +69,44 @@ def raw_ray(agents: list[AgentSpec], ns: str) -> float:
     return time.perf_counter() - start
 
 
-def plan_10k_ms() -> float:
-    desired = [Desired(f"a{i}", "ns", "h2" if i % 10 == 0 else "h1") for i in range(10_000)]
-    actual = [Actual(f"a{i}", "ns", "h1", True) for i in range(500, 10_500)]
+def plan_ms(n: int = 10_000) -> float:
+    """``plan()`` over n desired vs n actual: 5 % new, 5 % gone, 10 % changed."""
+    desired = [Desired(f"a{i}", "ns", "h2" if i % 10 == 0 else "h1") for i in range(n)]
+    actual = [Actual(f"a{i}", "ns", "h1", True) for i in range(n // 20, n + n // 20)]
     runs = []
     for _ in range(5):
         start = time.perf_counter()
         plan(desired, actual, allow_mass_removal=True)
         runs.append((time.perf_counter() - start) * 1000)
     return statistics.median(runs)
+
+
+def _median_ms(fn: object, runs: int = 50) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def _checks_at_100k(manager: Tier0Manager, dsn: str) -> dict[str, float]:
+    """The change check with 100,000 more live instances, and the old fingerprint's cost."""
+    ids = [uuid.uuid4() for _ in range(100_000)]
+    with Registry(dsn, max_size=2, timeout=60, extra_sql=[ADMIN_SQL]) as reg:
+        epoch = reg.call("current_epoch")
+        _register(dsn, epoch, ids)
+        reg.beat_many(ids, epoch, now=_ahead())
+        before = manager.change_token()
+        check = _median_ms(manager.change_token)
+        if manager.change_token() != before:
+            raise SystemExit("the change token moved although nothing changed")
+        fingerprint = _median_ms(lambda: reg.call("reconcile_live_fingerprint"), 10)
+    return {
+        "no_change_check_ms_100k": round(check, 2),
+        "fingerprint_check_ms_100k": round(fingerprint, 1),
+        "no_change_check_ratio_100k": round(fingerprint / check, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
                 manager.change_token()
                 checks.append((time.perf_counter() - t) * 1000)
             result["no_change_check_ms"] = round(statistics.median(checks), 2)
+            result.update(_checks_at_100k(manager, dsn))
             manager.close()
             clear(apply_ns)
-        result["plan_10k_ms"] = round(plan_10k_ms(), 1)
+        result["plan_10k_ms"] = round(plan_ms(10_000), 1)
+        result["plan_100k_ms"] = round(plan_ms(100_000), 1)
         graph.close()
     finally:
         stop_falkordb(graph_home)

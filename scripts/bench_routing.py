@@ -1,4 +1,4 @@
-"""Benchmark the routing decision on embedded FalkorDB with 1,000 and 10,000 agents.
+"""Benchmark the routing decision on embedded FalkorDB with 1,000, 10,000 and 100,000 agents.
 
 ``bench_routing.py --json`` starts a private embedded FalkorDB in a temporary directory on a
 free loopback port (or uses ``--graph-uri falkordb://HOST:PORT`` and throwaway graphs named
@@ -13,15 +13,22 @@ dispatch) over a mix of task shapes drawn from the fleet. It prints one JSON obj
   with a version round trip on every decision;
 - ``naive_p50_ms_10k``: the naive way in the same run: fetch every agent and organ spec per
   task and filter in Python; ``speedup_vs_naive_10k`` = naive p50 / uncached p50;
-- ``refusal_ms_10k``: a refused task (no qualified live agent): the candidate query plus
-  ``route_explain`` over the whole fleet, for the reasons; refused shapes are left out of
-  the decision timings above (``timed_shapes_*``, ``refused_shapes_*`` say how many);
-- the same keys with ``_1k``.
+- ``refused_ms_10k`` / ``refused_ms_100k`` (median) and ``refused_max_ms_*``: a refused task
+  (no qualified live agent) through ``Router.route``: the candidate query, then
+  ``route_explain_near`` (the closest 50 agents' reasons and a count of the rest by reason);
+  the shapes are the mix's refused ones plus an unknown skill and a known skill needing
+  8 GPUs; refused shapes are left out of the decision timings above (``timed_shapes_*``,
+  ``refused_shapes_*`` say how many);
+- ``refusal_ms_1k`` / ``refusal_ms_10k``: the baseline in the same run, the refusal as it was
+  before (``route_explain`` over the whole fleet), and ``refused_speedup_*`` the ratio;
+- the same keys with ``_1k`` and ``_100k`` (no naive baseline at 100,000: it reads 100,000
+  specs per task).
 
 The live set is a prepared set (95 % of the agents, chosen at random, as a ``StaticLive``),
 read once: the benchmark measures the decision, not a registry read (``bench_registry.py``
-times ``active_instance``). Targets at 10,000 agents: uncached p99 <= 10 ms, cached p99 <=
-0.5 ms, speedup >= 50.
+times ``active_instance``). Targets (issue 11, on the reference machine; ``machine_factor``
+scales them for this one): uncached p99 <= 3 ms at 10,000 and <= 15 ms at 100,000, refused
+<= 30 ms at 10,000 and <= 150 ms at 100,000, cached p99 <= 0.05 ms at 100,000.
 """
 
 from __future__ import annotations
@@ -44,12 +51,20 @@ from seedcore_thin.router import LiveInstance, Router, StaticLive, candidates_fr
 from seedcore_thin.specs import AgentSpec, OrganSpec
 from seedcore_thin.tasks import TaskRequest
 
-SIZES = {"1k": 1_000, "10k": 10_000}
-TARGETS = {"p99_ms_10k": 10.0, "cached_p99_ms_10k": 0.5, "speedup_vs_naive_10k": 50.0}
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
+TARGETS = {
+    "p99_ms_10k": 3.0,
+    "p99_ms_100k": 15.0,
+    "refused_ms_10k": 30.0,
+    "refused_ms_100k": 150.0,
+    "cached_p99_ms_100k": 0.05,
+}
+MACHINE_FACTOR = 1.158  # this machine's time for the reference machine's second (issue 11)
 N_SHAPES = 200
 UNCACHED_RUNS = 400
 CACHED_RUNS = 4_000
-NAIVE_RUNS = {"1k": 15, "10k": 7}
+NAIVE_RUNS = {"1k": 15, "10k": 7, "100k": 0}
+REFUSED_SHAPES = 8
 
 
 def _percentile(samples: Sequence[float], q: float) -> float:
@@ -151,7 +166,15 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         # over the whole fleet, which is timed on its own (refusal_ms)
         all_tasks = tasks
         tasks = [t for t in all_tasks if routable(client, t, live)]
-        refused = [t for t in all_tasks if t not in tasks]
+        refused = [t for t in all_tasks if t not in tasks][: REFUSED_SHAPES - 2]
+        refused += [
+            TaskRequest.parse(
+                {"task_type": "unknown-skill", "required_skills": ["speech_to_text"]}
+            ),
+            TaskRequest.parse(
+                {"task_type": "8-gpus", "required_skills": tasks[0].required_skills, "min_gpus": 8}
+            ),
+        ]
 
         # uncached: empty the shape cache before each decision, read the version each time
         router = Router(client, StaticLive(live), live_refresh_s=1e9, version_check_s=0.0)
@@ -185,21 +208,40 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
             ok = [a for a in naive_qualified(task, agents, organs, forbids) if a in live]
             return min(ok) if ok else None
 
-        naive_ms = _timed(naive, tasks, NAIVE_RUNS[label])
-        refusal_ms = _timed(lambda t: _route(router, t), refused[:3], 3) if refused else [0.0]
+        # refused: the router's refusal (closest agents and a summary), uncached
+        for task in refused:
+            _route(router, task)
+        refused_ms = _timed(
+            lambda t: _route(router, t), refused, 3 * len(refused), router.invalidate
+        )
         p50 = statistics.median(uncached)
-        naive_p50 = statistics.median(naive_ms)
-        return {
+        out: dict[str, Any] = {
             f"p50_ms_{label}": round(p50, 3),
             f"p99_ms_{label}": round(_percentile(uncached, 0.99), 3),
             f"cached_p50_ms_{label}": round(statistics.median(cached), 4),
             f"cached_p99_ms_{label}": round(_percentile(cached, 0.99), 4),
             f"cached_versioned_p99_ms_{label}": round(_percentile(versioned, 0.99), 3),
-            f"naive_p50_ms_{label}": round(naive_p50, 1),
-            f"speedup_vs_naive_{label}": round(naive_p50 / p50, 1),
             f"timed_shapes_{label}": len(tasks),
             f"refused_shapes_{label}": len(refused),
-            f"refusal_ms_{label}": round(statistics.median(refusal_ms), 1),
+            f"refused_ms_{label}": round(statistics.median(refused_ms), 1),
+            f"refused_max_ms_{label}": round(max(refused_ms), 1),
+        }
+        if not NAIVE_RUNS[label]:
+            return out
+        # the baselines: the naive way, and the refusal as it was (every agent's reasons)
+        naive_p50 = statistics.median(_timed(naive, tasks, NAIVE_RUNS[label]))
+
+        def full_refusal(task: TaskRequest) -> None:
+            client.run("route_candidates", **task.route_params())
+            router.explain(task)
+
+        refusal_ms = statistics.median(_timed(full_refusal, refused[:3], 3))
+        return {
+            **out,
+            f"naive_p50_ms_{label}": round(naive_p50, 1),
+            f"speedup_vs_naive_{label}": round(naive_p50 / p50, 1),
+            f"refusal_ms_{label}": round(refusal_ms, 1),
+            f"refused_speedup_{label}": round(refusal_ms / statistics.median(refused_ms), 1),
         }
     finally:
         client.delete_graph()
@@ -216,16 +258,10 @@ def run(server_uri: str) -> dict[str, Any]:
     for label, n_agents in SIZES.items():
         result.update(_bench_size(server_uri, label, n_agents))
     result["speedup_vs_naive"] = result["speedup_vs_naive_10k"]
-    result["targets"] = {
-        "p99_ms_10k": "<= 10",
-        "cached_p99_ms_10k": "<= 0.5",
-        "speedup_vs_naive_10k": ">= 50",
-    }
-    result["meets_targets"] = (
-        result["p99_ms_10k"] <= TARGETS["p99_ms_10k"]
-        and result["cached_p99_ms_10k"] <= TARGETS["cached_p99_ms_10k"]
-        and result["speedup_vs_naive_10k"] >= TARGETS["speedup_vs_naive_10k"]
-    )
+    result["machine_factor"] = MACHINE_FACTOR
+    result["targets"] = {key: f"<= {limit:g} (x{MACHINE_FACTOR})" for key, limit in TARGETS.items()}
+    result["missed"] = [k for k, limit in TARGETS.items() if result[k] > limit * MACHINE_FACTOR]
+    result["meets_targets"] = not result["missed"]
     return result
 
 

@@ -76,10 +76,17 @@ class InvalidTask(SeedcoreError):
 
 
 class NoQualifiedAgent(SeedcoreError):
-    """No live agent satisfies the task; ``reasons`` maps agent id to why not."""
+    """No live agent satisfies the task; ``reasons`` maps agent id to why not (the agents
+    that came closest), ``summary`` counts the others by reason (an agent may count twice)."""
 
-    def __init__(self, message: str, reasons: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        message: str,
+        reasons: Mapping[str, Sequence[str]],
+        summary: Mapping[str, int] | None = None,
+    ) -> None:
         self.reasons = {k: list(v) for k, v in reasons.items()}
+        self.summary = dict(summary or {})
         super().__init__(message)
 
 

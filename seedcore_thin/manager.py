@@ -117,12 +117,12 @@ class Tier0Manager:
             return report
 
     def change_token(self) -> tuple[Any, ...]:
-        """What the watch loop compares each second; cheap (three small reads)."""
-        rec, store = self.reconciler, self.reconciler.store
+        """What the watch loop compares each second; cheap (three small reads). The live
+        set's part is the registry's change counter: an instance that merely falls silent
+        moves it when ``expire_stale`` marks it dead, and the full pass is the backstop."""
+        store = self.reconciler.store
         up = self.metrics.up.labels
-        live = None
-        if store is not None:
-            live = _or_unreachable(lambda: store.live_fingerprint(rec.scope), up("registry"))
+        live = _or_unreachable(store.live_version, up("registry")) if store else None
         names = tuple(actors.named_actors(self._watched_namespaces()))
         return (_or_unreachable(self.graph.version, up("graph")), live, names)
 

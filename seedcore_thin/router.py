@@ -3,12 +3,16 @@
 Who qualifies is decided by the graph (``cypher/queries/route_candidates.cypher``: skills,
 models, organ, GPUs, policies); who is alive by PostgreSQL (``active_instance``, current
 epoch only) or, when the registry is down, by Ray's named actors. Python only intersects
-the two, picks the least busy agent and dispatches. The reasons behind a refusal come from
-``route_explain.cypher`` plus what only this process knows (not live, cooling down).
+the two, picks the least busy agent and dispatches. A refusal explains the agents that came
+closest (``route_explain_near.cypher``, at most ``REFUSAL_EXPLAINED``) plus what only this
+process knows (not live, cooling down), and counts the rest by reason; ``explain`` gives every
+agent's reasons (``route_explain.cypher``, the whole fleet).
 
-Caching: the candidate list of a task shape is kept until the desired-state version changes;
-the live set is re-read at most every ``live_refresh_s``, the version at most every
-``version_check_s`` (so a change in the graph or the fleet is noticed within that time).
+Caching: the candidate list of a task shape is kept until the desired-state version changes,
+the version is read at most every ``version_check_s``. Every ``live_refresh_s`` the registry's
+live-set change counter is read (one scalar); the live set itself only when the counter moved,
+or after ``live_resync_s`` (instances that fall silent leave ``active_instance`` by the clock
+alone, without moving the counter, until ``expire_stale`` marks them dead).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from seedcore_thin import actors
 from seedcore_thin.config import default_namespace
@@ -30,10 +34,13 @@ from seedcore_thin.tasks import TaskRequest
 
 log = logging.getLogger(__name__)
 
+REFUSAL_EXPLAINED = 50  # agents a refusal explains one by one; the rest are counted by reason
+NOT_LIVE = "not live (no current-epoch instance in active_instance)"
 
-@dataclass(frozen=True)
-class Candidate:
-    """An agent the graph says qualifies for a task shape (liveness not yet known)."""
+
+class Candidate(NamedTuple):
+    """An agent the graph says qualifies for a task shape (liveness not yet known); a tuple
+    because a decision at 100,000 agents may build 17,000 of them."""
 
     agent_id: str
     organ_id: str
@@ -41,17 +48,20 @@ class Candidate:
 
 
 def candidates_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
-    """``route_candidates`` answers one row of parallel lists (cheaper to parse than rows)."""
+    """``route_candidates`` answers one row of parallel lists (cheaper to parse than rows);
+    sorted by agent id."""
     return [
-        Candidate(str(a), str(o), str(n) or None)
+        Candidate(a, o, n or None)
         for row in rows
-        for a, o, n in zip(row["agent_ids"], row["organ_ids"], row["namespaces"], strict=True)
+        for a, o, n in sorted(
+            zip(row["agent_ids"], row["organ_ids"], row["namespaces"], strict=True)
+        )
     ]
 
 
-@dataclass(frozen=True)
-class LiveInstance:
-    """One running instance of an agent, as the registry or Ray (``source``) reports it."""
+class LiveInstance(NamedTuple):
+    """One running instance of an agent, as the registry or Ray (``source``) reports it (a
+    tuple: the router may build 100,000 of them when the live set changes)."""
 
     agent_id: str
     instance_id: str
@@ -102,14 +112,19 @@ class RegistryLive:
 
     def read(self) -> dict[str, LiveInstance]:
         return {
-            row.logical_id: LiveInstance(
-                row.logical_id,
-                str(row.instance_id),
-                row.actor_name or row.logical_id,
-                row.namespace or self.namespace,
+            row["logical_id"]: LiveInstance(
+                row["logical_id"],
+                row["instance_id"],
+                row["actor_name"] or row["logical_id"],
+                row["namespace"] or self.namespace,
             )
-            for row in self.registry.active_instances()
+            for row in self.registry.call("live_set")
         }
+
+    def version(self) -> int:
+        """The live-set change counter (read before ``read``: a change in between only
+        costs one more read)."""
+        return int(self.registry.call("live_set_version"))
 
     def not_ready(self) -> dict[str, str]:
         """Agents whose last start failed in their own code, as the audit recorded it."""
@@ -129,6 +144,10 @@ class StaticLive:
 
     def read(self) -> dict[str, LiveInstance]:
         return self.instances
+
+    def version(self) -> None:
+        """No change counter: read every time (it costs nothing)."""
+        return None
 
 
 @dataclass
@@ -155,7 +174,9 @@ class Router:
         dispatcher: actors.RayDispatcher | None = None,
         max_attempts: int = 3,
         cooldown_s: float = 10.0,
+        refusal_explained: int = REFUSAL_EXPLAINED,
         live_refresh_s: float = 1.0,
+        live_resync_s: float = 30.0,
         version_check_s: float = 1.0,
         registry_retry_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -166,7 +187,9 @@ class Router:
         self.dispatcher = dispatcher or actors.RayDispatcher()
         self.max_attempts = max(1, max_attempts)
         self.cooldown_s = cooldown_s
+        self.refusal_explained = refusal_explained
         self.live_refresh_s = live_refresh_s
+        self.live_resync_s = live_resync_s
         self.version_check_s = version_check_s
         self.registry_retry_s = registry_retry_s
         self._clock = clock
@@ -176,6 +199,7 @@ class Router:
         self._version_at = float("-inf")
         self._live: Mapping[str, LiveInstance] | None = None  # None: registry down, ask Ray
         self._live_at = float("-inf")
+        self._live_read: tuple[int | None, float] = (None, float("-inf"))  # counter, when
         self._live_generation = 0  # counts changes of who is live (not of their instances)
         self._registry_down_until = float("-inf")
         self.in_flight: Counter[str] = Counter()
@@ -195,15 +219,28 @@ class Router:
             self._version = None
             if live:
                 self._live_at = float("-inf")
+                self._live_read = (None, float("-inf"))
 
     def _live_set(self, now: float) -> Mapping[str, LiveInstance] | None:
-        """Who is live, by agent id; None while the registry is down (then Ray is asked)."""
+        """Who is live, by agent id; None while the registry is down (then Ray is asked).
+        Read again only when the change counter moved or ``live_resync_s`` passed."""
         if now - self._live_at < self.live_refresh_s:
             return self._live
         live: Mapping[str, LiveInstance] | None = None
         if self.live_source is not None and now >= self._registry_down_until:
             try:
+                version = self.live_source.version()
+                read_version, read_at = self._live_read
+                if (
+                    version is not None
+                    and version == read_version
+                    and self._live is not None
+                    and now - read_at < self.live_resync_s
+                ):
+                    self._live_at = now
+                    return self._live
                 live = self.live_source.read()
+                self._live_read = (version, now)
             except RegistryUnavailable as exc:
                 log.warning("registry unavailable, routing through Ray discovery: %s", exc)
                 self._registry_down_until = self._clock() + self.registry_retry_s
@@ -224,7 +261,7 @@ class Router:
         if entry is not None:
             return entry, True
         candidates = candidates_from_rows(self.graph.run("route_candidates", **task.route_params()))
-        entry = self._shapes[task.shape()] = _Shape(sorted(candidates, key=lambda c: c.agent_id))
+        entry = self._shapes[task.shape()] = _Shape(candidates)
         return entry, False
 
     def _live_candidates(self, entry: _Shape, live: Mapping[str, LiveInstance]) -> list[Candidate]:
@@ -294,7 +331,7 @@ class Router:
                     load = self._reserve(agent.agent_id, reserve)
                     break
             if agent is None:
-                raise self._refusal(task, skip)
+                raise self._refusal(task, skip, entry.candidates)
             # registry down: Ray's own discovery, the agent's own actor or its pool host
             namespace = agent.namespace or self.namespace
             found = self.dispatcher.ping(agent.agent_id, namespace)
@@ -352,6 +389,7 @@ class Router:
                         self._cool_until[gone] = until
                         tried.add(gone)
                     self._live_at = float("-inf")
+                    self._live_read = (None, float("-inf"))
                 failures.append((agent_id, str(exc)))
                 if isinstance(exc, actors.NoAnswer):  # it may still be running: not retried
                     raise DispatchFailed(
@@ -369,27 +407,31 @@ class Router:
 
     # --- refusals -----------------------------------------------------------------------
     def explain(self, task: TaskRequest | Mapping[str, Any]) -> dict[str, list[str]]:
-        """Every agent's reasons not to take the task (empty list: it would take it)."""
-        return self._reasons(TaskRequest.parse(task), set())
+        """Every agent's reasons not to take the task (empty list: it would take it); reads
+        the whole fleet (``route_explain``), so refusals use ``route_explain_near``."""
+        request = TaskRequest.parse(task)
+        return self._reasons(
+            request, set(), self.graph.run("route_explain", **request.route_params())
+        )
 
-    def _reasons(self, task: TaskRequest, skipped: set[str]) -> dict[str, list[str]]:
-        """The graph's reasons; a qualified agent may still be refused for what only this
-        process knows: not live (``skipped``: Ray had no answer), or cooling down."""
+    def _reasons(
+        self, task: TaskRequest, skipped: set[str], rows: Sequence[Mapping[str, Any]]
+    ) -> dict[str, list[str]]:
+        """The graph's reasons (``rows``); a qualified agent may still be refused for what
+        only this process knows: not live (``skipped``: Ray had no answer), or cooling down."""
         with self._lock:
             now = self._clock()
             live = self._live_set(now)
         reasons: dict[str, list[str]] = {}
-        not_ready = self._not_ready() if live is not None else {}
-        for row in self.graph.run("route_explain", **task.route_params()):
+        not_ready: dict[str, str] | None = None  # read only when a qualified agent is not live
+        for row in rows:
             agent_id = str(row["agent_id"])
             why = reasons[agent_id] = [str(r) for r in row.get("reasons") or []]
             if why:
                 continue
             if live is not None and agent_id not in live:
-                why.append(
-                    not_ready.get(agent_id)
-                    or "not live (no current-epoch instance in active_instance)"
-                )
+                not_ready = self._not_ready() if not_ready is None else not_ready
+                why.append(not_ready.get(agent_id) or NOT_LIVE)
             elif live is None and agent_id in skipped:
                 namespace = row.get("namespace") or self.namespace
                 why.append(
@@ -423,14 +465,35 @@ class Router:
         except RegistryUnavailable:
             return {}
 
-    def _refusal(self, task: TaskRequest, skipped: set[str]) -> NoQualifiedAgent:
-        reasons = self._reasons(task, skipped)
+    def _refusal(
+        self, task: TaskRequest, skipped: set[str], candidates: Sequence[Candidate]
+    ) -> NoQualifiedAgent:
+        """The closest agents' reasons, and the rest counted by reason: the graph's counts,
+        plus the qualified agents not explained, by why this process passed them over."""
+        params = {**task.route_params(), "limit": self.refusal_explained}
+        [near] = self.graph.run("route_explain_near", **params) or [{}]
+        reasons = self._reasons(task, skipped, near.get("explained") or [])
+        summary = Counter({str(s["reason"]): int(s["agents"]) for s in near.get("summary") or []})
+        with self._lock:
+            now, live = self._clock(), self._live
+        for c in candidates:
+            if c.agent_id in reasons:
+                continue
+            if live is not None and c.agent_id not in live:
+                summary[NOT_LIVE] += 1
+            elif live is None and c.agent_id in skipped:
+                summary["not live (no answering Ray actor; registry unavailable)"] += 1
+            elif self._cool_until.get(c.agent_id, 0.0) > now:
+                summary["cooling down after a failed dispatch"] += 1
         detail = ", ".join(f"{k}: {'; '.join(v)}" for k, v in list(reasons.items())[:5])
         more = f" (+{len(reasons) - 5} more)" if len(reasons) > 5 else ""
+        rest = "; ".join(f"{n:,} agent(s): {r}" for r, n in summary.most_common(5))
         return NoQualifiedAgent(
             f"no qualified live agent for task {task.task_id} ({task.task_type}) among "
-            f"{len(reasons)} agent(s): {detail}{more}",
+            f"{near.get('agents', len(reasons))} agent(s): {detail or 'none came close'}{more}"
+            + (f"; the others: {rest}" if rest else ""),
             reasons,
+            dict(summary.most_common()),
         )
 
 

@@ -142,6 +142,8 @@ class AgentSpec(BaseModel):
     @classmethod
     def _is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         """JSON strings in the graph, and dumped by pydantic (depth-limited) for Ray."""
+        if not value:  # most agents have no params or runtime_env: nothing to check
+            return value
         try:
             json.dumps(value, allow_nan=False, ensure_ascii=False).encode()  # no lone surrogate
             to_json(value)
@@ -273,7 +275,7 @@ def _readable(value: Any) -> str | None:
 
 def _json_object(raw: Any) -> tuple[dict[str, Any], str | None]:
     """Decode a JSON-string property; ``None`` or empty means an empty object."""
-    if raw is None or raw == "":
+    if raw is None or raw == "" or raw == "{}":
         return {}, None
     if not isinstance(raw, str):
         return {}, f"must be a JSON object string, got {type(raw).__name__}"

@@ -49,6 +49,15 @@ SELECT cluster_epoch, is_current_epoch, status, instances, stale_instances,
   FROM seedcore.instance_health
  ORDER BY is_current_epoch DESC, cluster_epoch, status;
 
+-- name: live_set :many
+-- What the router needs of active_instance (agent, instance, actor name, namespace), in no order.
+SELECT logical_id, instance_id::text AS instance_id, actor_name, namespace
+  FROM seedcore.active_instance;
+
+-- name: live_set_version :scalar
+-- The live-set change counter (0016): read it before active_instance, re-read the view only when it moved.
+SELECT seedcore.live_set_version() AS version;
+
 -- ===================== reconciler: leader lease, audit, read-backs =====================
 
 -- name: acquire_lease :one
@@ -90,14 +99,6 @@ SELECT namespace, agent_id, spec_hash
   FROM seedcore.reconcile_deployed
  WHERE spec_hash IS NOT NULL
    AND (%(namespace)s::text IS NULL OR namespace = %(namespace)s::text);
-
--- name: reconcile_live_fingerprint :one
--- Cheap change signal for watch: how many agents are live and a digest of who (namespace NULL: all).
-SELECT count(*) AS live,
-       coalesce(md5(string_agg(logical_id || ':' || instance_id::text, ',' ORDER BY logical_id)), '')
-           AS digest
-  FROM seedcore.active_instance
- WHERE (%(namespace)s::text IS NULL OR namespace = %(namespace)s::text);
 
 -- name: prune_reconcile_history :one
 -- Delete one batch of old reconcile runs (NULL arguments: the reconcile_settings values).

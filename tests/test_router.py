@@ -95,6 +95,24 @@ def live_fleet(
     return router, registry, namespace, started
 
 
+def _accounts_for_the_fleet(router: Router, task: Any, refusal: NoQualifiedAgent) -> None:
+    """A refusal explains the closest agents exactly as ``explain`` does, and its summary
+    counts exactly the others' reasons (GPU shortfalls summed as 'fewer than N GPUs')."""
+    full = router.explain(task)
+    for agent_id, why in refusal.reasons.items():
+        assert why == full[agent_id], agent_id
+    counts: Counter[str] = Counter()
+    gpus = float(task.get("min_gpus", 0))
+    for agent_id, why in full.items():
+        if agent_id in refusal.reasons:
+            continue
+        short = [r for r in why if r == "no GPU" or r.startswith("needs ")]
+        counts.update(r for r in why if r not in short)
+        if short:
+            counts[f"fewer than {gpus:g} GPUs"] += 1
+    assert refusal.summary == dict(counts)
+
+
 def test_skill_filter_runs_on_a_real_actor(live_fleet: Any) -> None:
     router, _, namespace, started = live_fleet
     routed = router.execute({"task_type": "summarize", "required_skills": ["summarization"]})
@@ -132,7 +150,10 @@ def test_gpu_filter_refuses_cpu_agents_and_says_why(live_fleet: Any) -> None:
     reasons = err.value.reasons
     assert reasons["vision-gpu-1"] == ["not live (no current-epoch instance in active_instance)"]
     assert reasons["yolo-detector-1"] == ["no GPU"]
-    assert "missing skill object_detection" in reasons["llm-summarizer-1"]
+    assert "llm-summarizer-1" not in reasons  # not close: counted in the summary
+    assert err.value.summary["missing skill object_detection"] == 8
+    assert "missing skill object_detection" in router.explain(task)["llm-summarizer-1"]
+    _accounts_for_the_fleet(router, task, err.value)
     two = dict(task, min_gpus=2)
     with pytest.raises(NoQualifiedAgent) as err:
         router.route(two)
@@ -181,8 +202,10 @@ def test_refusal_gives_a_reason_for_every_agent(live_fleet: Any) -> None:
     router = live_fleet[0]
     with pytest.raises(NoQualifiedAgent) as err:
         router.execute({"task_type": "x", "required_skills": ["telepathy"]})
-    reasons = err.value.reasons
-    assert len(reasons) == 15  # every agent of the example fleet
+    assert err.value.reasons == {}  # nobody came close
+    assert err.value.summary == {"missing skill telepathy": 15}  # every agent of the fleet
+    reasons = router.explain({"task_type": "x", "required_skills": ["telepathy"]})
+    assert len(reasons) == 15
     assert all(r == ["missing skill telepathy"] for r in reasons.values())
 
 
@@ -266,7 +289,9 @@ def test_failed_dispatch_tries_the_next_agent_and_cools_down(live_fleet: Any) ->
     assert refused.value.reasons["risk-scorer-1"] == [
         "cooling down for 30.0 s after a failed dispatch"
     ]
-    assert refused.value.reasons["ledger-analyst-1"] == ["missing model xgboost-risk"]
+    assert "ledger-analyst-1" not in refused.value.reasons  # not close: in the summary
+    assert router.explain(only_dead)["ledger-analyst-1"] == ["missing model xgboost-risk"]
+    _accounts_for_the_fleet(router, only_dead, refused.value)
     now[0] += 31.0  # the cool-down is over: it is tried again, and fails again
     with pytest.raises(DispatchFailed) as err:
         router.execute(only_dead)
@@ -409,6 +434,15 @@ def test_route_cli_exit_codes_and_explain(
     text = capsys.readouterr().out
     assert "no qualified live agent" in text
     assert "risk-scorer-1" in text and "policy pii_restricted forbids pii_export" in text
+    assert "agent(s): missing skill anomaly_detection" in text  # the others, counted
+    assert route_cli.main([blocked, "--explain", *common]) == 4
+    text = capsys.readouterr().out  # the full table, and how long it took
+    assert "llm-summarizer-1" in text and "missing skill anomaly_detection" in text
+    assert "every agent's reasons in" in text
+    assert route_cli.main([blocked, "--json", *common]) == 4
+    doc = json.loads(capsys.readouterr().out)
+    assert "risk-scorer-1" in doc["reasons"]
+    assert len(doc["reasons"]) + doc["summary"]["missing skill anomaly_detection"] == 11
 
     bad = _task_file(tmp_path, {"task_type": "r", "min_gpus": "two"})
     assert route_cli.main([bad, *common]) == 1

@@ -9,7 +9,8 @@ FalkorDB, then checks that (organs and agents may also name the built-in
 - ``route_explain`` gives each agent exactly the reasons the oracle expects (none for the
   qualified ones);
 - the router chooses a qualified live agent (the lowest id, all being idle), or refuses with
-  a reason for every agent of the fleet.
+  the oracle's reasons for the closest agents (every qualified one among them) and a summary
+  that counts exactly the oracle's reasons of all the others.
 
 Only the session-scoped ``falkordb_server`` fixture is used, and each example makes (and
 deletes) its own graph, so no state leaks between examples and hypothesis' function-scoped
@@ -19,6 +20,7 @@ fixture health check has nothing to warn about.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from seedcore_thin.errors import NoQualifiedAgent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
 from seedcore_thin.local.fleetgen import GeneratedFleet, load_fleet
-from seedcore_thin.router import LiveInstance, Router, StaticLive, candidates_from_rows
+from seedcore_thin.router import NOT_LIVE, LiveInstance, Router, StaticLive, candidates_from_rows
 from seedcore_thin.specs import AgentSpec, OrganSpec, PolicySpec, Resources
 from seedcore_thin.tasks import TaskRequest
 
@@ -123,6 +125,24 @@ def oracle_reasons(task: TaskRequest, fleet: GeneratedFleet) -> dict[str, list[s
     return out
 
 
+def oracle_summary(
+    task: TaskRequest, reasons: dict[str, list[str]], explained: set[str]
+) -> dict[str, int]:
+    """What a refusal's summary must say of the agents it does not explain: each reason once
+    per agent (GPU shortfalls summed as 'fewer than N GPUs'; qualified ones are not live)."""
+    counts: Counter[str] = Counter()
+    for agent_id, why in reasons.items():
+        if agent_id in explained:
+            continue
+        short = [r for r in why if r == "no GPU" or r.startswith("needs ")]
+        counts.update(r for r in why if r not in short)
+        if short:
+            counts[f"fewer than {_gpus(task.min_gpus)} GPUs"] += 1
+        if not why:
+            counts[NOT_LIVE] += 1
+    return dict(counts)
+
+
 @contextmanager
 def fresh_graph(server_uri: str, fleet: GeneratedFleet) -> Iterator[FalkorDBGraphClient]:
     client = FalkorDBGraphClient(f"{server_uri}/prop_{uuid.uuid4().hex[:12]}")
@@ -136,8 +156,10 @@ def fresh_graph(server_uri: str, fleet: GeneratedFleet) -> Iterator[FalkorDBGrap
 
 
 @settings(max_examples=30, deadline=None)
-@given(world=worlds(), task=tasks)
-def test_routing_obeys_every_rule(falkordb_server: str, world: World, task: TaskRequest) -> None:
+@given(world=worlds(), task=tasks, limit=st.sampled_from([2, 50]))
+def test_routing_obeys_every_rule(
+    falkordb_server: str, world: World, task: TaskRequest, limit: int
+) -> None:
     expected = oracle_reasons(task, world.fleet)
     qualified = sorted(a for a, why in expected.items() if not why)
     with fresh_graph(falkordb_server, world.fleet) as graph:
@@ -150,7 +172,7 @@ def test_routing_obeys_every_rule(falkordb_server: str, world: World, task: Task
         assert explained == expected
 
         live = {a: LiveInstance(a, str(uuid.uuid4()), a, "prop") for a in world.live}
-        router = Router(graph, StaticLive(live), namespace="prop")
+        router = Router(graph, StaticLive(live), namespace="prop", refusal_explained=limit)
         live_qualified = [a for a in qualified if a in world.live]
         if live_qualified:
             decision = router.route(task)
@@ -161,9 +183,14 @@ def test_routing_obeys_every_rule(falkordb_server: str, world: World, task: Task
             try:
                 router.route(task)
             except NoQualifiedAgent as err:
-                assert set(err.reasons) == {a.agent_id for a in world.fleet.agents}
+                # the closest agents are explained, the summary counts exactly the rest
+                assert set(err.reasons) <= {a.agent_id for a in world.fleet.agents}
+                assert len(err.reasons) <= limit
                 assert all(err.reasons.values()), err.reasons
-                for agent_id in qualified:
-                    assert err.reasons[agent_id][0].startswith("not live")
+                for agent_id, why in err.reasons.items():
+                    assert why == (expected[agent_id] or [NOT_LIVE])
+                if limit >= len(world.fleet.agents):
+                    assert set(qualified) <= set(err.reasons), "qualified ones are the closest"
+                assert err.summary == oracle_summary(task, expected, set(err.reasons))
             else:
                 raise AssertionError("routed although no qualified agent is live")

@@ -205,7 +205,9 @@ def _assert_printable(err: InvalidTask) -> None:
     assert not _BAD.search(str(err)), repr(str(err))
 
 
-def _outcome(graph: _CountingGraph, call: Callable[[], Any]) -> str:
+def _outcome(
+    graph: _CountingGraph, call: Callable[[], Any], full: Callable[[], dict[str, list[str]]]
+) -> str:
     before = graph.calls
     try:
         call()
@@ -214,7 +216,13 @@ def _outcome(graph: _CountingGraph, call: Callable[[], Any]) -> str:
         assert graph.calls == before, "the graph was asked before the task was validated"
         return "invalid"
     except NoQualifiedAgent as refusal:
-        assert set(refusal.reasons) >= set(AGENTS) and all(refusal.reasons.values())
+        # the closest agents' reasons as explain() gives them; every other agent of the
+        # fleet has a reason, counted in the summary
+        everyone = full()
+        assert set(everyone) >= set(AGENTS) and all(everyone.values())
+        assert all(refusal.reasons[a] == everyone[a] for a in refusal.reasons)
+        assert sum(refusal.summary.values()) >= len(set(everyone) - set(refusal.reasons))
+        str(refusal).encode("utf-8")
         return "refused"
     return "routed"
 
@@ -244,7 +252,7 @@ def test_python_api_answers_every_task_as_documented(
     router, graph = api_router
     task = _unwrap(task)
     raw = _as_text(task) if as_text else task
-    outcome = _outcome(graph, lambda: router.route(raw))
+    outcome = _outcome(graph, lambda: router.route(raw), lambda: router.explain(raw))
     event(outcome)
     if outcome == "routed":
         parsed = TaskRequest.parse(raw)

@@ -1,9 +1,10 @@
 """``scripts/route.py TASK.json``: route one task to the best qualified live agent, and say why.
 
 Prints the choice (agent, instance, why, decision latency); ``--explain`` adds a table with
-every agent of the fleet and the reasons it would not take the task; ``--execute`` also runs
-the task on the chosen agent through Ray. A refusal always prints the table: the reasons are
-the answer. ``TASK.json`` may be ``-`` for standard input.
+every agent of the fleet and the reasons it would not take the task (and how long building it
+took: it reads the whole fleet); ``--execute`` also runs the task on the chosen agent through
+Ray. A refusal always prints the reasons of the agents that came closest and counts the others
+by reason (with ``--explain``, the full table instead). ``TASK.json`` may be ``-`` for stdin.
 
 Exit codes: 0 routed, 4 no qualified live agent, 1 an error (bad task, unreachable graph).
 """
@@ -14,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -95,6 +97,12 @@ def print_reasons(
         out.write(f"{agent_id:<{width}}  {runs.get(agent_id, ''):<{code}}  {verdict}\n")
 
 
+def print_summary(summary: Mapping[str, int], out: TextIO) -> None:
+    """The agents a refusal did not explain one by one, counted by reason."""
+    for reason, agents in summary.items():
+        out.write(f"{agents:>9,} agent(s): {reason}\n")
+
+
 def implementations(graph: Any) -> dict[str, str]:
     """What each agent of the graph runs: its entrypoint, or the built-in echo agent."""
     return {s.agent_id: s.entrypoint or BUILTIN_ECHO for s in graph.list_agent_specs()}
@@ -144,14 +152,24 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
         else:
             decision = router.route(task)
     except NoQualifiedAgent as refusal:
+        full, took_ms = _explained(router, task, args.explain)
         if args.json:
-            refused = {"routed": False, "error": "NoQualifiedAgent", "reasons": refusal.reasons}
+            refused: dict[str, Any] = {"routed": False, "error": "NoQualifiedAgent"}
+            refused["reasons"] = full if full is not None else refusal.reasons
+            refused["summary"] = {} if full is not None else refusal.summary
+            if full is not None:
+                refused["explain_ms"] = round(took_ms, 1)
             out.write(json.dumps(refused, indent=2) + "\n")
+            return EXIT_NO_AGENT
+        out.write(f"no qualified live agent for task {task.task_id} ({task.task_type})\n")
+        if full is not None:
+            print_reasons(full, None, out)
+            out.write(f"(every agent's reasons in {took_ms:.0f} ms)\n")
         else:
-            out.write(f"no qualified live agent for task {task.task_id} ({task.task_type})\n")
             print_reasons(refusal.reasons, None, out)
+            print_summary(refusal.summary, out)
         return EXIT_NO_AGENT
-    reasons = router.explain(task) if args.explain else None
+    reasons, took_ms = _explained(router, task, args.explain)
     runs = implementations(router.graph) if args.explain else None
     homes = router.homes() if args.explain else {}
     if args.json:
@@ -160,6 +178,7 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
             doc["result"] = result
         if reasons is not None:
             doc["reasons"], doc["runs"], doc["homes"] = reasons, runs, homes
+            doc["explain_ms"] = round(took_ms, 1)
         out.write(json.dumps(doc, indent=2, default=str) + "\n")
         return EXIT_ROUTED
     print_decision(decision, out)
@@ -168,4 +187,16 @@ def _route(router: Router, task: TaskRequest, args: argparse.Namespace, out: Tex
     if reasons is not None:
         out.write("\n")
         print_reasons(reasons, decision.agent_id, out, runs, homes)
+        out.write(f"(every agent's reasons in {took_ms:.0f} ms)\n")
     return EXIT_ROUTED
+
+
+def _explained(
+    router: Router, task: TaskRequest, wanted: bool
+) -> tuple[dict[str, list[str]] | None, float]:
+    """Every agent's reasons (``--explain``) and the milliseconds they took, else None."""
+    if not wanted:
+        return None, 0.0
+    start = time.perf_counter()
+    reasons = router.explain(task)
+    return reasons, (time.perf_counter() - start) * 1000.0

@@ -206,8 +206,10 @@ def route_samples(manager: Any) -> None:
         try:
             routed = manager.execute_task_on_graph_best(task)
         except NoQualifiedAgent as refusal:
-            print("    no qualified live agent; every agent's reasons:")
+            print("    no qualified live agent; the closest agents' reasons:")
             _print_refusals(refusal.reasons)
+            for reason, agents in refusal.summary.items():
+                print(f"      {agents:,} other agent(s): {reason}")
             continue
         decision = routed.decision
         print(f"    -> {decision.agent_id}  ({decision.latency_ms:.1f} ms to decide)")

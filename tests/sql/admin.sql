@@ -27,16 +27,22 @@ SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
 -- How many agents have a live replica (computes the whole active_instance view server-side).
 SELECT count(*) AS agents FROM seedcore.active_instance;
 
--- name: live_set_version :scalar
--- The live-set change counter (0015): read before active_instance (to sql/queries.sql with its caller).
-SELECT seedcore.live_set_version() AS version;
-
 -- name: active_instance_of :many
--- The active_instance rows of the given agents only (text[]: a router's candidates), by agent id.
+-- The active_instance rows of the given agents only (text[]: candidates), by agent id;
+-- benchmarks compare it with the router's read (live_set_version, then the whole view on a change).
 SELECT logical_id, instance_id, cluster_epoch, actor_name, namespace, node_id,
        host(ip_address) AS ip_address, pid, started_at, last_heartbeat, metadata, live_replicas
   FROM seedcore.active_instance_of(%(agent_ids)s::text[])
  ORDER BY logical_id;
+
+-- name: reconcile_live_fingerprint :one
+-- How many agents are live and a digest of who (namespace NULL: all); md5 over the whole view,
+-- so the watch loop reads live_set_version instead.
+SELECT count(*) AS live,
+       coalesce(md5(string_agg(logical_id || ':' || instance_id::text, ',' ORDER BY logical_id)), '')
+           AS digest
+  FROM seedcore.active_instance
+ WHERE (%(namespace)s::text IS NULL OR namespace = %(namespace)s::text);
 
 -- ===================== reconciler history =====================
 
