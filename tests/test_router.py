@@ -151,7 +151,7 @@ def test_gpu_filter_refuses_cpu_agents_and_says_why(live_fleet: Any) -> None:
     assert reasons["vision-gpu-1"] == ["not live (no current-epoch instance in active_instance)"]
     assert reasons["yolo-detector-1"] == ["no GPU"]
     assert "llm-summarizer-1" not in reasons  # not close: counted in the summary
-    assert err.value.summary["missing skill object_detection"] == 8
+    assert err.value.summary["missing skill object_detection"] == 12  # 15 minus 3 detectors
     assert "missing skill object_detection" in router.explain(task)["llm-summarizer-1"]
     _accounts_for_the_fleet(router, task, err.value)
     two = dict(task, min_gpus=2)
@@ -442,7 +442,7 @@ def test_route_cli_exit_codes_and_explain(
     assert route_cli.main([blocked, "--json", *common]) == 4
     doc = json.loads(capsys.readouterr().out)
     assert "risk-scorer-1" in doc["reasons"]
-    assert len(doc["reasons"]) + doc["summary"]["missing skill anomaly_detection"] == 11
+    assert len(doc["reasons"]) + doc["summary"]["missing skill anomaly_detection"] == 15
 
     bad = _task_file(tmp_path, {"task_type": "r", "min_gpus": "two"})
     assert route_cli.main([bad, *common]) == 1
