@@ -59,7 +59,7 @@ chromium:
 fleet-png: install
 	$(PY) scripts/fleet.py --html $${SEEDCORE_HOME:-.seedcore}/fleet.html
 	node scripts/screenshot_fleet.mjs $${SEEDCORE_HOME:-.seedcore}/fleet.html \
-	    --png docs/fleet.png --inspect yolo-detector-1 > /dev/null
+	    --png docs/fleet.png --width 1800 --inspect embedder-1 > /dev/null
 
 demo: install
 	$(PY) scripts/demo.py

@@ -179,15 +179,15 @@ def print_code(namespace: str) -> None:
     from seedcore_thin import actors
 
     found = actors.describe_all(actors.named_actors([namespace]), timeout_s=5)
+    agents = [a for f in found if f.info is not None for a in actors.agents_of(f.info)]
     table = [
         (
-            f.name,
-            str(f.info.get("entrypoint")),
-            str(f.info.get("state")),
-            f"{f.info['setup_s']:.2f} s" if f.info.get("setup_s") is not None else "",
+            str(a["agent_id"]),
+            str(a.get("entrypoint")),
+            str(a.get("state")),
+            f"{a['setup_s']:.2f} s" if a.get("setup_s") is not None else "",
         )
-        for f in sorted(found, key=lambda f: f.name)
-        if f.info is not None
+        for a in sorted(agents, key=lambda a: str(a["agent_id"]))
     ]
     _table(table, ("agent", "runs", "state", "setup took"))
 
