@@ -61,6 +61,16 @@ def _register(registry: Registry, info: Info, epoch: uuid.UUID) -> None:
     )
 
 
+def register_live(registry: Registry, infos: list[Info]) -> int:
+    """Register and beat agents whose setup just returned (their ``describe()`` answers), so
+    they are in active_instance at once, whenever their relay gets to them; how many."""
+    epoch = registry.call("current_epoch")
+    live = [info for info in infos if info.get("state", "alive") == "alive"]
+    for info in live:
+        _register(registry, info, epoch)
+    return registry.beat_many([uuid.UUID(info["instance_id"]) for info in live], epoch)
+
+
 def _set_status(registry: Registry, info: Info, status: str) -> None:
     with contextlib.suppress(UnknownInstance):  # not registered yet: the next round does
         registry.call(

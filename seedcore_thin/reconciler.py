@@ -29,7 +29,7 @@ from seedcore_thin.errors import (
     RegistryUnavailable,
     SeedcoreError,
 )
-from seedcore_thin.heartbeat import ensure_relay
+from seedcore_thin.heartbeat import ensure_relay, register_live
 from seedcore_thin.planner import (
     LOCK_NAME,
     POOL_PREFIX,
@@ -517,6 +517,11 @@ class Reconciler:
         if not report.outcomes:
             return  # nothing changed: the relays beat on their own
         new = [o for o in report.outcomes if o.info]
+        if self.store is not None and new:  # routable on return, however busy the relays are
+            try:
+                register_live(self.store.registry, [o.info for o in new if o.info])
+            except SeedcoreError as exc:
+                report.warnings.append(f"registering the new agents: {exc}")
         calls = {
             ns: actors.send(relay, "sync", [o.info for o in new if o.action.namespace == ns])
             for ns, relay in relays.items()
