@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from seedcore_thin.local.falkordb import stop_falkordb
 from seedcore_thin.local.rayhead import _temp_dir, start_ray, stop_ray
 from tests.fixtures_ray import ray_env
 
@@ -92,12 +93,28 @@ def _run(script: str, *args: str, env: dict[str, str]) -> dict[str, object]:
     return result
 
 
+#: The state folders the scenarios ran with: each may hold the embedded FalkorDB that the
+#: scenario's MockGraphClient started, stopped when the module is done.
+_HOMES: set[Path] = set()
+
+
 def _user_env(**extra: str) -> dict[str, str]:
-    """A user's environment: no registry, a fresh namespace, the given Ray settings."""
+    """A user's environment: no registry, a fresh namespace, the given Ray settings, and a
+    state folder of the test's own (never the checkout's ``.seedcore``)."""
     env = ray_env()
     for key in ("SEEDCORE_PG_DSN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "SEEDCORE_HOME"):
         env.pop(key, None)
-    return {**env, "SEEDCORE_NS": f"fm-{uuid.uuid4().hex[:8]}", **extra}
+    env = {**env, "SEEDCORE_NS": f"fm-{uuid.uuid4().hex[:8]}", **extra}
+    env.setdefault("SEEDCORE_HOME", tempfile.mkdtemp(prefix="sch", dir="/tmp"))
+    _HOMES.add(Path(env["SEEDCORE_HOME"]))
+    return env
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_graph_servers() -> Iterator[None]:
+    yield
+    for home in _HOMES:
+        stop_falkordb(home / "graph")
 
 
 def test_import_starts_nothing(tmp_path: Path) -> None:
@@ -118,6 +135,7 @@ def head() -> Iterator[tuple[str, Path]]:
         yield start_ray(home, num_cpus=2), home
     finally:
         stop_ray(home)
+        stop_falkordb(home / "graph")  # a scenario's MockGraphClient may have started it
         shutil.rmtree(_temp_dir(home), ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
 
