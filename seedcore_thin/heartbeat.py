@@ -21,7 +21,7 @@ from typing import Any
 from seedcore_thin import actors
 from seedcore_thin.errors import FencedEpoch, RegistryUnavailable, UnknownInstance
 from seedcore_thin.planner import RELAY_NAME
-from seedcore_thin.registry import Registry
+from seedcore_thin.registry import InstanceRecord, Registry
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ def _config(dsn: str, beat_sec: float) -> dict[str, Any]:
 def _register(registry: Registry, info: Info, epoch: uuid.UUID) -> None:
     """Register an agent from its ``describe()`` answer (idempotent)."""
     spec = info.get("spec") or {}
-    registry.call(
-        "register_instance",
+    record = InstanceRecord(
         instance_id=uuid.UUID(info["instance_id"]),
         logical_id=info["agent_id"],
         epoch=epoch,
@@ -59,6 +58,7 @@ def _register(registry: Registry, info: Info, epoch: uuid.UUID) -> None:
             "num_gpus": (spec.get("resources") or {}).get("num_gpus", 0),
         },
     )
+    registry.register_instance(record)
 
 
 def register_live(registry: Registry, infos: list[Info]) -> int:
@@ -91,19 +91,11 @@ class HeartbeatRelay:
         self._agents: dict[str, Info] = {}  # instance id -> its agent's describe() answer
         self._probes: dict[tuple[str, str], Any] = {}  # describe() questions not answered
         self._rounds = 0
-        self._given: dict[str, Info] = {}  # agents the reconciler just started (see sync)
         self._lock = threading.Lock()
         threading.Thread(target=self._loop, name="heartbeat-relay", daemon=True).start()
 
     def config(self) -> dict[str, Any]:
         return self._config
-
-    def sync(self, infos: list[Info]) -> dict[str, Any]:
-        """A round now, so the agents just started (``infos``: what they said when their
-        setup returned) are in active_instance on return, even if a busy machine makes them
-        late to answer this round's question."""
-        self._given = {info["instance_id"]: info for info in infos}
-        return self.round()
 
     def round(self) -> dict[str, Any]:
         """One round: ask every agent, beat the live ones, mark the dead. Never raises."""
@@ -137,8 +129,6 @@ class HeartbeatRelay:
             if f.info is not None
             for agent in actors.agents_of(f.info)
         }
-        given, self._given = self._given, {}
-        now |= {k: i for k, i in given.items() if k not in now and i.get("actor_name") in waiting}
         kept = {k: i for k, i in self._agents.items() if i["actor_name"] in waiting}
         before = {k: i for k, i in self._agents.items() if k not in kept}
         self._agents = kept | now

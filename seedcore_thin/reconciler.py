@@ -513,19 +513,17 @@ class Reconciler:
         return relays
 
     def _hand_to_relays(self, relays: dict[str, Any], report: ApplyReport) -> None:
-        """Give new agents to their relay and run one round, so active_instance is fresh."""
+        """Register the agents just started (routable on return, however busy the relays
+        are), then have each relay run a round now (it also marks the removed ones dead)."""
         if not report.outcomes:
             return  # nothing changed: the relays beat on their own
         new = [o for o in report.outcomes if o.info]
-        if self.store is not None and new:  # routable on return, however busy the relays are
+        if self.store is not None and new:
             try:
                 register_live(self.store.registry, [o.info for o in new if o.info])
             except SeedcoreError as exc:
                 report.warnings.append(f"registering the new agents: {exc}")
-        calls = {
-            ns: actors.send(relay, "sync", [o.info for o in new if o.action.namespace == ns])
-            for ns, relay in relays.items()
-        }
+        calls = {ns: actors.send(relay, "round") for ns, relay in relays.items()}
         for ns, answer in actors.collect(calls, 15).items():
             if answer.error is not None:
                 report.warnings.append(f"heartbeat relay in {ns}: {answer.error}")
