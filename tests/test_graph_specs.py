@@ -91,8 +91,6 @@ def test_hostile_property_values_are_reports_never_exceptions(
     problems = [(p.agent_id, p.field) for p in result.invalid]
     assert sorted(problems, key=str) == sorted(
         [
-            (None, "id"),  # a nested list as the id
-            (None, "id"),  # true as the id
             ("nan-cpus", "num_cpus"),
             ("inf-concurrency", "max_concurrency"),
             ("nested-memory", "memory_mb"),
