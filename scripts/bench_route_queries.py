@@ -7,8 +7,11 @@ client and splits its cost: ``*_server_*`` is FalkorDB's own execution time (the
 parsing included). It prints one JSON object with, per size label:
 
 - ``load_fleet_s_*``: generating and loading the fleet;
-- ``candidates_{client,server}_{p50,p99}_ms_*``: ``route_candidates`` (what an uncached
-  decision pays besides the version check and the live intersection), and
+- ``page_{client,server}_{p50,p99}_ms_*``: ``route_candidates`` with ``$limit`` 32, the
+  first page an uncached decision reads (besides the version check and the live
+  intersection);
+- ``candidates_{client,server}_{p50,p99}_ms_*``: ``route_candidates`` for the whole list
+  (what the router reads in the background when a shape comes again), and
   ``candidates_max_*`` the largest candidate list of the mix;
 - ``near_{client,server}_{p50,p99}_ms_*``: ``route_explain_near`` with ``$limit`` 50 (the
   refusal's query: closest agents plus a summary of the rest);
@@ -38,6 +41,7 @@ from seedcore_thin.graph.migrations import migrate_graph
 from seedcore_thin.local.falkordb import start_falkordb, stop_falkordb
 from seedcore_thin.local.fleetgen import generate_fleet, load_fleet
 from seedcore_thin.queries import cypher
+from seedcore_thin.router import EVERY_CANDIDATE, FIRST_PAGE
 from seedcore_thin.tasks import TaskRequest
 
 SIZES = {"10k": 10_000, "100k": 100_000}
@@ -83,16 +87,18 @@ def bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         load_s = time.perf_counter() - start
         tasks = task_mix(fleet, N_SHAPES, seed=11)
         extra = [TaskRequest.parse({"task_type": "gpus", "min_gpus": 2.0})]
-        for task in tasks:  # warm the plan cache
-            client.run("route_candidates", **task.route_params())
-        client_ms, server_ms, sizes = [], [], []
-        for task in tasks:
-            c, s, rows = _split(client, "route_candidates", task.route_params())
-            client_ms.append(c)
-            server_ms.append(s)
-            sizes.append(len(rows[0]["agent_ids"]) if rows else 0)
         out: dict[str, Any] = {f"load_fleet_s_{label}": round(load_s, 1)}
-        out.update(_stats("candidates", label, client_ms, server_ms))
+        for prefix, limit in (("page", FIRST_PAGE), ("candidates", EVERY_CANDIDATE)):
+            for task in tasks:  # warm the plan cache
+                client.run("route_candidates", **task.route_params(), limit=limit)
+            client_ms, server_ms, sizes = [], [], []
+            for task in tasks:
+                params = {**task.route_params(), "limit": limit}
+                c, s, rows = _split(client, "route_candidates", params)
+                client_ms.append(c)
+                server_ms.append(s)
+                sizes.append(len(rows))
+            out.update(_stats(prefix, label, client_ms, server_ms))
         out[f"candidates_max_{label}"] = max(sizes)
         near_tasks = tasks[: N_SHAPES // 2] + extra
         client_ms, server_ms = [], []

@@ -15,6 +15,13 @@ from typing import Any
 from seedcore_thin.local.falkordb import PORT_ENV, start_falkordb, stop_falkordb
 
 Result = dict[str, Any]
+FACTOR_ENV = "SEEDCORE_MACHINE_FACTOR"
+
+
+def machine_factor() -> float:
+    """This machine's time for the reference machine's second, from ``$SEEDCORE_MACHINE_FACTOR``
+    (the issues' timing targets hold on the reference machine; unset: 1.0, no allowance)."""
+    return float(os.environ.get(FACTOR_ENV) or 1.0)
 
 
 def median_ms(fn: Callable[[], object], repeat: int = 5) -> float:

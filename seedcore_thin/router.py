@@ -9,10 +9,17 @@ process knows (not live, cooling down), and counts the rest by reason; ``explain
 agent's reasons (``route_explain.cypher``, the whole fleet).
 
 Caching: the candidate list of a task shape is kept until the desired-state version changes,
-the version is read at most every ``version_check_s``. Every ``live_refresh_s`` the registry's
-live-set change counter is read (one scalar); the live set itself only when the counter moved,
-or after ``live_resync_s`` (instances that fall silent leave ``active_instance`` by the clock
-alone, without moving the counter, until ``expire_stale`` marks them dead).
+the version is read at most every ``version_check_s``. A shape's first decision reads only a
+first page of its candidates (``first_page``, in graph order): at 100,000 agents one skill
+may qualify 17,000 of them, and reading them all costs 10-40x more than the page. When the
+shape is asked for again, the whole list is read in the background (the page serves
+meanwhile), so later decisions spread the load over every qualified agent; when no agent of
+the page can take the task, the whole list is read before deciding or refusing.
+
+Every ``live_refresh_s`` the registry's live-set change counter is read (one scalar); the live
+set itself only when the counter moved, or after ``live_resync_s`` (instances that fall silent
+leave ``active_instance`` by the clock alone, without moving the counter, until
+``expire_stale`` marks them dead).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -35,6 +43,8 @@ from seedcore_thin.tasks import TaskRequest
 log = logging.getLogger(__name__)
 
 REFUSAL_EXPLAINED = 50  # agents a refusal explains one by one; the rest are counted by reason
+FIRST_PAGE = 32  # candidates a shape's first decision reads (the rest in the background)
+EVERY_CANDIDATE = 2**31 - 1  # route_candidates' $limit for the whole list
 NOT_LIVE = "not live (no current-epoch instance in active_instance)"
 
 
@@ -48,15 +58,9 @@ class Candidate(NamedTuple):
 
 
 def candidates_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
-    """``route_candidates`` answers one row of parallel lists (cheaper to parse than rows);
-    sorted by agent id."""
-    return [
-        Candidate(a, o, n or None)
-        for row in rows
-        for a, o, n in sorted(
-            zip(row["agent_ids"], row["organ_ids"], row["namespaces"], strict=True)
-        )
-    ]
+    """``route_candidates`` rows -> candidates sorted by agent id (an edge duplicated by hand
+    may repeat an agent: kept once)."""
+    return sorted({Candidate(r["agent_id"], r["organ_id"], r["namespace"] or None) for r in rows})
 
 
 class LiveInstance(NamedTuple):
@@ -83,7 +87,7 @@ class RoutingDecision:
     live_source: str
     why: str
     latency_ms: float
-    qualified: int
+    qualified: int  # known when deciding: a first page on a shape's first decision
     live_qualified: int  # -1 when the registry was down (liveness asked of Ray, one by one)
     cached: bool
     failed_attempts: tuple[tuple[str, str], ...] = ()
@@ -152,9 +156,13 @@ class StaticLive:
 
 @dataclass
 class _Shape:
-    """Cached answers for one task shape: its candidates, and those in the live set."""
+    """Cached answers for one task shape: its candidates (all of them, or a first page until
+    ``complete``), and those in the live set."""
 
+    params: dict[str, Any]  # route_candidates' parameters, for the whole list
     candidates: list[Candidate]
+    complete: bool
+    filling: bool = False  # the whole list is being read in the background
     live_of: int = -1  # the generation of the live set ``live`` was made from
     live: list[Candidate] = field(default_factory=list)
     cursor: int = 0
@@ -175,6 +183,7 @@ class Router:
         max_attempts: int = 3,
         cooldown_s: float = 10.0,
         refusal_explained: int = REFUSAL_EXPLAINED,
+        first_page: int = FIRST_PAGE,
         live_refresh_s: float = 1.0,
         live_resync_s: float = 30.0,
         version_check_s: float = 1.0,
@@ -188,6 +197,7 @@ class Router:
         self.max_attempts = max(1, max_attempts)
         self.cooldown_s = cooldown_s
         self.refusal_explained = refusal_explained
+        self.first_page = max(1, first_page)
         self.live_refresh_s = live_refresh_s
         self.live_resync_s = live_resync_s
         self.version_check_s = version_check_s
@@ -204,6 +214,8 @@ class Router:
         self._registry_down_until = float("-inf")
         self.in_flight: Counter[str] = Counter()
         self._cool_until: dict[str, float] = {}
+        self._filler: ThreadPoolExecutor | None = None  # one thread reads whole lists
+        self._fills: list[Future[None]] = []
 
     @classmethod
     def from_registry(cls, graph: GraphClient, registry: Any, **kwargs: Any) -> Router:
@@ -259,10 +271,42 @@ class Router:
             self._version, self._version_at = version, now
         entry = self._shapes.get(task.shape())
         if entry is not None:
+            if not entry.complete and not entry.filling:  # asked again: read them all
+                entry.filling = True
+                self._filler = self._filler or ThreadPoolExecutor(1, "seedcore-router-fill")
+                pending = [f for f in self._fills if not f.done()]
+                self._fills = [*pending, self._filler.submit(self._fill_behind, entry)]
             return entry, True
-        candidates = candidates_from_rows(self.graph.run("route_candidates", **task.route_params()))
-        entry = self._shapes[task.shape()] = _Shape(candidates)
+        params = task.route_params()
+        page = candidates_from_rows(
+            self.graph.run("route_candidates", **params, limit=self.first_page)
+        )
+        entry = _Shape(params, page, complete=len(page) < self.first_page)
+        self._shapes[task.shape()] = entry
         return entry, False
+
+    def _fill(self, entry: _Shape) -> None:
+        """Read a shape's whole candidate list into its cache entry (an entry the cache has
+        dropped meanwhile is filled all the same, and simply never used)."""
+        rows = self.graph.run("route_candidates", **entry.params, limit=EVERY_CANDIDATE)
+        candidates = candidates_from_rows(rows)
+        with self._lock:
+            entry.candidates, entry.complete, entry.filling = candidates, True, False
+            entry.live_of = -1
+
+    def _fill_behind(self, entry: _Shape) -> None:
+        """``_fill`` on the background thread: a failure is logged, and the page keeps
+        serving until the shape's next use tries again."""
+        try:
+            self._fill(entry)
+        except Exception as exc:
+            log.warning("reading a whole candidate list in the background failed: %s", exc)
+            with self._lock:
+                entry.filling = False
+
+    def settle(self, timeout_s: float | None = None) -> None:
+        """Wait for the background reads of whole candidate lists (benchmarks, tests)."""
+        wait(list(self._fills), timeout_s)
 
     def _live_candidates(self, entry: _Shape, live: Mapping[str, LiveInstance]) -> list[Candidate]:
         """The shape's candidates that are live, made once per set of live agents."""
@@ -319,13 +363,19 @@ class Router:
         choice and reservation are one step under the lock; without it, Ray is asked about
         one candidate at a time, outside the lock."""
         start = time.perf_counter()
+        first_read: bool | None = None  # whether the first look found the shape cached
         while True:
             with self._lock:
                 now = self._clock()
                 live = self._live_set(now)
                 entry, cached = self._candidates(task, now)
+                first_read = cached if first_read is None else first_read
                 pool = entry.candidates if live is None else self._live_candidates(entry, live)
                 agent = self._next_agent(entry, pool, skip)
+                if agent is None and not entry.complete:  # nobody in the page: read them all
+                    self._fill(entry)
+                    continue
+                known, complete = len(entry.candidates), entry.complete  # a fill may follow
                 if agent is not None and live is not None:
                     instance = live[agent.agent_id]
                     load = self._reserve(agent.agent_id, reserve)
@@ -349,11 +399,11 @@ class Router:
             actor_name=instance.actor_name,
             namespace=instance.namespace,
             live_source=instance.source,
-            why=explain_choice(task, agent, instance, len(pool), load),
+            why=explain_choice(task, agent, instance, len(pool), load, complete),
             latency_ms=(time.perf_counter() - start) * 1000.0,
-            qualified=len(entry.candidates),
+            qualified=known,
             live_qualified=-1 if live is None else len(pool),
-            cached=cached,
+            cached=first_read,
             failed_attempts=tuple(failures),
         )
 
@@ -498,7 +548,12 @@ class Router:
 
 
 def explain_choice(
-    task: TaskRequest, agent: Candidate, instance: LiveInstance, pool: int, load: int
+    task: TaskRequest,
+    agent: Candidate,
+    instance: LiveInstance,
+    pool: int,
+    load: int,
+    complete: bool = True,
 ) -> str:
     """One sentence a person can read: why this agent, out of how many (``pool``)."""
     rules = []
@@ -513,12 +568,13 @@ def explain_choice(
     if task.requirements:
         rules.append("no policy forbids " + ", ".join(task.requirements))
     home = where(agent.agent_id, instance.actor_name)
+    first = "" if complete else "the first "
     if instance.source == "registry":
         liveness = f"live in active_instance (instance {instance.instance_id}), {home}"
-        pool_of = f"{pool} live qualified"
+        pool_of = f"{first}{pool} live qualified"
     else:
         liveness = f"answering in Ray (registry down), {home} in {instance.namespace}"
-        pool_of = f"{pool} qualified"
+        pool_of = f"{first}{pool} qualified"
     return (
         f"{agent.agent_id} in organ {agent.organ_id}: "
         f"qualified ({'; '.join(rules) or 'no requirements'}); {liveness}; least busy of "

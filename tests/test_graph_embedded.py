@@ -156,9 +156,9 @@ def test_mock_client_is_a_private_graph_answering_every_query(falkordb_server: s
     assert [r["agent_id"] for r in client.run("agents_in_organ", organ_id="o1")] == ["b", "c"]
     assert client.run("remove_agent", agent_id="c") == [{"removed": True, "version": 3}]
     assert remove_agent(client, "c") is False and client.version() == 3
-    [row] = client.run("route_candidates", skills=[], models=["n"], organ_id=None, min_gpus=0.0,
-                       requires=[])  # fmt: skip
-    assert row["agent_ids"] == ["a"]
+    rows = client.run("route_candidates", skills=[], models=["n"], organ_id=None, min_gpus=0.0,
+                      requires=[], limit=10)  # fmt: skip
+    assert rows == [{"agent_id": "a", "organ_id": "o2", "namespace": ""}]
     other = MockGraphClient(uri=falkordb_server)
     assert other.list_agent_specs() == [] and other.graph_name != client.graph_name
     names = {client.graph_name, other.graph_name}

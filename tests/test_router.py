@@ -369,6 +369,36 @@ def test_generated_fleet_routes_only_to_qualified_agents(graph: Any, ray_namespa
         assert (reasons == [] or reasons[0].startswith("not live")) == ok(by_id[agent_id])
 
 
+def test_a_shape_reads_a_first_page_then_every_candidate(graph: Any) -> None:
+    """A shape's first decision reads ``first_page`` candidates; its next use reads them all
+    in the background; a page with nobody live is followed by the whole list at once."""
+    fleet = generate_fleet(300, seed=7)
+    load_fleet(graph, fleet)
+    skill = fleet.agents[0].skills[0]
+    holders = sorted(a.agent_id for a in fleet.agents if skill in a.skills)
+    assert len(holders) > 10
+    live = {a: LiveInstance(a, str(uuid.uuid4()), a, "page") for a in holders}
+    task = {"task_type": "p", "required_skills": [skill]}
+    router = Router(graph, StaticLive(live), namespace="page", first_page=5)
+    first = router.route(task)
+    assert (first.qualified, first.cached) == (5, False)
+    assert "least busy of the first 5 live qualified agent(s)" in first.why
+    second = router.route(task)  # asked again: the whole list is read behind this decision
+    assert (second.qualified, second.cached) == (5, True)
+    router.settle(30)
+    third = router.route(task)
+    assert (third.qualified, third.cached) == (len(holders), True)
+    assert f"least busy of {len(holders)} live qualified" in third.why
+
+    # nobody in the first page is live: the whole list is read before deciding
+    params = {"skills": [skill], "models": [], "organ_id": None, "min_gpus": 0.0, "requires": []}
+    page = {r["agent_id"] for r in graph.run("route_candidates", **params, limit=5)}
+    rest = {a: i for a, i in live.items() if a not in page}
+    decision = Router(graph, StaticLive(rest), namespace="page", first_page=5).route(task)
+    assert decision.agent_id == min(rest) and decision.qualified == len(holders)
+    assert decision.cached is False
+
+
 def test_manager_execute_task_on_graph_best(
     fleet_graph: Any, registry: Registry, pg_dsn: str, fleet_actors: tuple[str, dict[str, str]]
 ) -> None:

@@ -8,9 +8,10 @@ FalkorDB, then checks that (organs and agents may also name the built-in
 - ``route_candidates`` returns exactly the agents the oracle qualifies;
 - ``route_explain`` gives each agent exactly the reasons the oracle expects (none for the
   qualified ones);
-- the router chooses a qualified live agent (the lowest id, all being idle), or refuses with
-  the oracle's reasons for the closest agents (every qualified one among them) and a summary
-  that counts exactly the oracle's reasons of all the others.
+- the router chooses a qualified live agent (the lowest id, all being idle, when its first
+  page of candidates held them all), or refuses with the oracle's reasons for the closest
+  agents (every qualified one among them) and a summary that counts exactly the oracle's
+  reasons of all the others.
 
 Only the session-scoped ``falkordb_server`` fixture is used, and each example makes (and
 deletes) its own graph, so no state leaks between examples and hypothesis' function-scoped
@@ -156,15 +157,18 @@ def fresh_graph(server_uri: str, fleet: GeneratedFleet) -> Iterator[FalkorDBGrap
 
 
 @settings(max_examples=30, deadline=None)
-@given(world=worlds(), task=tasks, limit=st.sampled_from([2, 50]))
+@given(world=worlds(), task=tasks, limit=st.sampled_from([2, 50]), page=st.sampled_from([1, 3, 32]))
 def test_routing_obeys_every_rule(
-    falkordb_server: str, world: World, task: TaskRequest, limit: int
+    falkordb_server: str, world: World, task: TaskRequest, limit: int, page: int
 ) -> None:
     expected = oracle_reasons(task, world.fleet)
     qualified = sorted(a for a, why in expected.items() if not why)
     with fresh_graph(falkordb_server, world.fleet) as graph:
-        rows = graph.run("route_candidates", **task.route_params())
+        rows = graph.run("route_candidates", **task.route_params(), limit=1000)
         assert sorted(c.agent_id for c in candidates_from_rows(rows)) == qualified
+        first = graph.run("route_candidates", **task.route_params(), limit=page)
+        assert len(first) == min(page, len(qualified))
+        assert {r["agent_id"] for r in first} <= set(qualified)
 
         explained = {
             r["agent_id"]: r["reasons"] for r in graph.run("route_explain", **task.route_params())
@@ -172,11 +176,15 @@ def test_routing_obeys_every_rule(
         assert explained == expected
 
         live = {a: LiveInstance(a, str(uuid.uuid4()), a, "prop") for a in world.live}
-        router = Router(graph, StaticLive(live), namespace="prop", refusal_explained=limit)
+        router = Router(
+            graph, StaticLive(live), namespace="prop", refusal_explained=limit, first_page=page
+        )
         live_qualified = [a for a in qualified if a in world.live]
         if live_qualified:
             decision = router.route(task)
-            assert decision.agent_id == live_qualified[0]  # all idle: the lowest id
+            assert decision.agent_id in live_qualified
+            if len(qualified) < page:  # the first page was every candidate
+                assert decision.agent_id == live_qualified[0]  # all idle: the lowest id
             assert expected[decision.agent_id] == []
             assert decision.instance_id == live[decision.agent_id].instance_id
         else:
