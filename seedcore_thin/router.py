@@ -290,9 +290,12 @@ class Router:
         dropped meanwhile is filled all the same, and simply never used)."""
         rows = self.graph.run("route_candidates", **entry.params, limit=EVERY_CANDIDATE)
         candidates = candidates_from_rows(rows)
+        with self._lock:  # intersected here, off the routing path, not at the next use
+            live, generation = self._live, self._live_generation
+        in_live = [c for c in candidates if c.agent_id in live] if live is not None else []
         with self._lock:
             entry.candidates, entry.complete, entry.filling = candidates, True, False
-            entry.live_of = -1
+            entry.live, entry.live_of = in_live, generation if live is not None else -1
 
     def _fill_behind(self, entry: _Shape) -> None:
         """``_fill`` on the background thread: a failure is logged, and the page keeps

@@ -7,6 +7,7 @@ backend applies through its own API.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -65,8 +66,10 @@ def split_statements(text: str) -> list[str]:
     return [code[a + 1 : b].strip() for a, b in bounds if code[a + 1 : b].strip()]
 
 
+@functools.lru_cache(maxsize=1024)
 def is_write(statement: str) -> bool:
-    """True when the statement may write (decides read routing and read-only commands)."""
+    """True when the statement may write (decides read routing and read-only commands);
+    remembered per text: blanking an 8 KB query's comments took 0.65 ms of every call."""
     return bool(_WRITE_RE.search(_code_only(statement)))
 
 
