@@ -7,9 +7,9 @@
 //          graph qualifies the agent), summary (list of maps {rule, reason, agents}: how many
 //          agents NOT in explained fail that rule; an agent may count under several)
 // Same rules and reason texts as route_explain (tagged `// rule: NAME` alike), but it reads
-// only the agents near the task: those holding one of its skills or models, or in its organ
-// (the whole fleet when the task names none of these). Closeness = needs met (skills, models,
-// organ); ties in no set order. route_explain stays the full table (every agent, by id) for
+// only the agents near the task: those meeting every need when there are $limit of them,
+// else those holding one of its skills or models, or in its organ (any agents when the task
+// names none of these). Closeness = needs met (skills, models, organ); ties in no set order. route_explain stays the full table (every agent, by id) for
 // `route.py --explain`; this one is for the refusal on the routing path.
 // The summary is counted from the need nodes' edges (no fleet scan): fleet size minus
 // holders, for each skill, model and the organ; fleet size minus agents with >= $min_gpus
@@ -18,27 +18,87 @@
 // are of edges (an edge duplicated by hand counts twice: the summary is a guide, the
 // explained reasons are exact).
 //
-// 1. The near agents and how many needs each meets: one row per need, each an index lookup
-//    on the Skill, Model or Organ node (as in route_candidates); the whole-fleet scan sits
-//    behind an UNWIND of an empty list unless it is needed.
-UNWIND CASE WHEN size($skills) + size($models) = 0 AND $organ_id IS NULL
-       THEN [true] ELSE [] END AS whole_fleet
-MATCH (everyone:Agent)
-WITH collect(everyone) AS fleet
-UNWIND [null] + [name IN $skills | {skill: name}] + [name IN $models | {model: name}]
-       + CASE WHEN $organ_id IS NULL THEN [] ELSE [{organ: $organ_id}] END AS need
-// rule: skills
-OPTIONAL MATCH (:Skill {name: need.skill})<-[:HAS_SKILL]-(skilled:Agent)
-WITH fleet, need, collect(DISTINCT skilled) AS skilled
-// rule: models
-OPTIONAL MATCH (:Model {name: need.model})<-[:USES]-(user:Agent)
-WITH fleet, need, skilled, collect(DISTINCT user) AS users
-// rule: organ
-OPTIONAL MATCH (:Organ {id: need.organ})<-[:MEMBER_OF]-(member:Agent)
-WITH fleet, need, skilled, users, collect(DISTINCT member) AS members
-// the null need carries the fleet (count(need) skips it); every other row is one need met
-UNWIND CASE WHEN need IS NULL THEN fleet ELSE skilled + users + members END AS a
-WITH a, count(need) AS met
+// 1. The near agents and how many needs each meets.
+// 1a. Those that meet every need (skills, models, the organ) are the closest, and a refused
+//     task usually has $limit of them (it fails a guardrail, GPUs or liveness, not a need):
+//     found as in route_candidates, from the first need's agents with the other needs
+//     checked against bound need nodes, streaming until $limit are found (about 3 ms at
+//     100,000 agents, where counting every holder's needs as in 1b takes 100-200 ms).
+OPTIONAL MATCH (s0:Skill {name: $skills[0]})
+OPTIONAL MATCH (s1:Skill {name: coalesce($skills[1], $skills[0])})
+OPTIONAL MATCH (s2:Skill {name: coalesce($skills[2], $skills[0])})
+OPTIONAL MATCH (s3:Skill {name: coalesce($skills[3], $skills[0])})
+OPTIONAL MATCH (m0:Model {name: $models[0]})
+OPTIONAL MATCH (m1:Model {name: coalesce($models[1], $models[0])})
+OPTIONAL MATCH (m2:Model {name: coalesce($models[2], $models[0])})
+OPTIONAL MATCH (organ:Organ {id: $organ_id})
+WITH s0, s1, s2, s3, m0, m1, m2, organ, size($skills) <= 4 AND size($models) <= 3 AS in_slots
+CALL {
+  WITH s0, s1, s2, s3, m0, m1, m2, organ, in_slots
+  // a skill or more (and maybe models): from the first skill's agents
+  UNWIND CASE WHEN in_slots AND size($skills) > 0 THEN [s0] ELSE [] END AS first
+  MATCH (first)<-[:HAS_SKILL]-(a:Agent)-[:HAS_SKILL]->(s1)
+  MATCH (a)-[:HAS_SKILL]->(s2)
+  MATCH (a)-[:HAS_SKILL]->(s3)
+  WHERE (size($models) = 0 OR ((a)-[:USES]->(m0) AND (a)-[:USES]->(m1) AND (a)-[:USES]->(m2)))
+    AND ($organ_id IS NULL OR (a)-[:MEMBER_OF]->(organ))
+  RETURN a
+  UNION ALL
+  // models only: from the first model's agents
+  WITH m0, m1, m2, organ, in_slots
+  UNWIND CASE WHEN in_slots AND size($skills) = 0 AND size($models) > 0 THEN [m0] ELSE [] END
+         AS first
+  MATCH (first)<-[:USES]-(a:Agent)-[:USES]->(m1)
+  MATCH (a)-[:USES]->(m2)
+  WHERE $organ_id IS NULL OR (a)-[:MEMBER_OF]->(organ)
+  RETURN a
+  UNION ALL
+  // the organ only: its members
+  WITH organ
+  UNWIND CASE WHEN size($skills) + size($models) = 0 THEN [organ] ELSE [] END AS first
+  MATCH (first)<-[:MEMBER_OF]-(a:Agent)
+  RETURN a
+  UNION ALL
+  // no need at all: any agents
+  UNWIND CASE WHEN size($skills) + size($models) = 0 AND $organ_id IS NULL
+         THEN [true] ELSE [] END AS whole_fleet
+  MATCH (a:Agent)
+  RETURN a
+}
+WITH a
+LIMIT $limit
+WITH collect(a) AS all_met
+// 1b. Fewer than $limit meet every need (and the task has one): count the needs each near
+//     agent meets, one row per need met (an index lookup on the Skill, Model or Organ node,
+//     then its edges).
+//     Either way the rows are (agent, needs met) summed per agent; only agents are grouped
+//     (grouping thousands of rows by a list or a map costs several times more).
+WITH all_met, size(all_met) >= $limit
+               OR (size($skills) + size($models) = 0 AND $organ_id IS NULL) AS enough
+CALL {
+  WITH all_met, enough
+  UNWIND CASE WHEN enough THEN all_met ELSE [] END AS a
+  RETURN a, size($skills) + size($models) + CASE WHEN $organ_id IS NULL THEN 0 ELSE 1 END AS w
+  UNION ALL
+  // rule: skills
+  WITH enough
+  UNWIND CASE WHEN enough THEN [] ELSE $skills END AS skill
+  MATCH (:Skill {name: skill})<-[:HAS_SKILL]-(a:Agent)
+  RETURN a, 1 AS w
+  UNION ALL
+  // rule: models
+  WITH enough
+  UNWIND CASE WHEN enough THEN [] ELSE $models END AS model
+  MATCH (:Model {name: model})<-[:USES]-(a:Agent)
+  RETURN a, 1 AS w
+  UNION ALL
+  // rule: organ
+  WITH enough
+  UNWIND CASE WHEN enough OR $organ_id IS NULL THEN [] ELSE [$organ_id] END AS organ_id
+  MATCH (:Organ {id: organ_id})<-[:MEMBER_OF]-(a:Agent)
+  RETURN a, 1 AS w
+}
+WITH a, sum(w) AS met
 // the closest first; among equals, whichever the sort meets first (sorting thousands of
 // agents by id as well costs more than the rest of step 1); shown by id below
 ORDER BY met DESC
@@ -131,28 +191,46 @@ CALL {
          + CASE WHEN size($requires) = 0 THEN [] ELSE [{rule: 'policies'}] END
          // a check nobody fails, so that the fleet size is returned for any task
          + [{rule: 'none'}] AS check
+  // Each count is a subquery of its own: grouping thousands of rows by the map `check` (or
+  // a list) costs 5x counting them (60 ms against 12 ms for the organs at 100,000 agents).
   // rule: skills
-  OPTIONAL MATCH (:Skill {name: CASE WHEN check.rule = 'skills' THEN check.key END})
-                 <-[:HAS_SKILL]-(skilled:Agent)
-  WITH agents, check, count(skilled) AS holders
+  CALL {
+    WITH check
+    OPTIONAL MATCH (:Skill {name: CASE WHEN check.rule = 'skills' THEN check.key END})
+                   <-[:HAS_SKILL]-(skilled:Agent)
+    RETURN count(skilled) AS holders
+  }
   // rule: models
-  OPTIONAL MATCH (:Model {name: CASE WHEN check.rule = 'models' THEN check.key END})
-                 <-[:USES]-(user:Agent)
-  WITH agents, check, holders, count(user) AS users
+  CALL {
+    WITH check
+    OPTIONAL MATCH (:Model {name: CASE WHEN check.rule = 'models' THEN check.key END})
+                   <-[:USES]-(user:Agent)
+    RETURN count(user) AS users
+  }
   // rule: organ
-  OPTIONAL MATCH (:Organ {id: CASE WHEN check.rule = 'organ' THEN check.key END})
-                 <-[:MEMBER_OF]-(member:Agent)
-  WITH agents, check, holders + users AS passing, count(member) AS members
+  CALL {
+    WITH check
+    OPTIONAL MATCH (:Organ {id: CASE WHEN check.rule = 'organ' THEN check.key END})
+                   <-[:MEMBER_OF]-(member:Agent)
+    RETURN count(member) AS members
+  }
   // rule: gpus (the num_gpus index; agents without the property have none)
-  OPTIONAL MATCH (gpu:Agent)
-  WHERE check.rule = 'gpus' AND gpu.num_gpus >= $min_gpus
-  WITH agents, check, passing + members AS passing, count(gpu) AS gpus
-  WITH agents, check, passing + gpus AS passing
+  CALL {
+    WITH check
+    OPTIONAL MATCH (gpu:Agent)
+    WHERE check.rule = 'gpus' AND gpu.num_gpus >= $min_gpus
+    RETURN count(gpu) AS gpus
+  }
+  WITH agents, check, holders + users + members + gpus AS passing
   // rule: agent_policies (read from the policy side: few policies forbid anything required)
-  OPTIONAL MATCH (blocking:Policy)<-[:GOVERNED_BY]-(governed:Agent)
+  OPTIONAL MATCH (blocking:Policy)
   WHERE check.rule = 'policies'
     AND any(f IN coalesce(blocking.forbids, []) WHERE f IN $requires)
-  WITH agents, check, passing, blocking, count(governed) AS governed
+  CALL {
+    WITH blocking
+    OPTIONAL MATCH (blocking)<-[:GOVERNED_BY]-(governed:Agent)
+    RETURN count(governed) AS governed
+  }
   WITH agents, check, passing,
        collect({rule: 'agent_policies', agents: governed,
                 reasons: [f IN coalesce(blocking.forbids, []) WHERE f IN $requires |
@@ -161,8 +239,11 @@ CALL {
   OPTIONAL MATCH (organ_blocking:Policy)<-[:GOVERNED_BY]-(via:Organ)
   WHERE check.rule = 'policies'
     AND any(f IN coalesce(organ_blocking.forbids, []) WHERE f IN $requires)
-  OPTIONAL MATCH (via)<-[:MEMBER_OF]-(inside:Agent)
-  WITH agents, check, passing, direct, organ_blocking, via, count(inside) AS inside
+  CALL {
+    WITH via
+    OPTIONAL MATCH (via)<-[:MEMBER_OF]-(inside:Agent)
+    RETURN count(inside) AS inside
+  }
   WITH agents, check, passing, direct,
        collect({rule: 'organ_policies', agents: inside,
                 reasons: [f IN coalesce(organ_blocking.forbids, []) WHERE f IN $requires |
