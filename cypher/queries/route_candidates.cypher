@@ -18,8 +18,7 @@
 // and reads the whole list later, in the background (about 2 ms median, 9 ms for 1,700
 // qualified agents at 10,000). Costs per agent measured on FalkorDB 4: "Expand Into" (does
 // this agent have an edge to that already bound node?) a fraction of a microsecond; a
-// per-agent OPTIONAL MATCH to unbound nodes or a pattern predicate about 10 us; grouping
-// 1 us. So:
+// per-agent OPTIONAL MATCH to nodes not yet bound about 10 us; grouping 1 us. So:
 // - Start from the agents of the task's FIRST need (one index lookup, then the need node's
 //   edges), and check every other need as Expand Into against need nodes bound beforehand.
 // - Need slots: up to 4 skills and 3 models are checked that way; an unused slot repeats the
