@@ -17,6 +17,52 @@ log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
+# The value lists of list_agent_specs.cypher's 'agents' and 'optional' parts (node first).
+_AGENT_COLUMNS = (
+    "node", "agent_id", "name", "lifetime", "num_cpus", "num_gpus", "memory_mb",
+    "custom_resources_json", "max_concurrency", "metadata_json", "placement",
+)  # fmt: skip
+_OPTIONAL_COLUMNS = ("namespace", "entrypoint", "params", "runtime_env")
+_RELATED = ("organ_ids", "skills", "models", "services", "policies")
+
+
+def agent_rows_from_parts(parts: list[Row]) -> list[Row]:
+    """Merge list_agent_specs' parts into one row per agent, as ``specs.agent_spec_from_row``
+    reads it, by id (ids that are no string after those that are, a missing one last).
+
+    Parts are keyed by the node's internal id, as an Agent's ``id`` may be missing. An agent
+    related twice to the same organ or skill gets it once (the old ``collect(DISTINCT)``)."""
+    agents: dict[int, Row] = {}
+    optional: dict[int, list[Any]] = {}
+    related: dict[str, dict[int, list[Any]]] = {name: {} for name in _RELATED}
+    for part in parts:
+        kind, key, members = part["part"], part["key"], part["members"]
+        if kind == "agents":
+            for values in members:
+                row = dict(zip(_AGENT_COLUMNS, values, strict=True))
+                agents[row.pop("node")] = row
+        elif kind == "optional":
+            optional.update((values[0], values[1:]) for values in members)
+        elif key is not None:  # a null name is no name (collect() skipped it before)
+            lists = related[kind]
+            for node in members:
+                names = lists.setdefault(node, [])
+                if key not in names:
+                    names.append(key)
+    nothing = [None] * len(_OPTIONAL_COLUMNS)
+    for node, row in agents.items():
+        row.update(zip(_OPTIONAL_COLUMNS, optional.get(node, nothing), strict=True))
+        for name, lists in related.items():
+            row[name] = lists.get(node) or []
+    return sorted(agents.values(), key=_by_id)
+
+
+def _by_id(row: Row) -> tuple[int, str]:
+    agent_id = row["agent_id"]
+    if isinstance(agent_id, str):
+        return 0, agent_id
+    return (1, repr(agent_id)) if agent_id is not None else (2, "")
+
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
@@ -61,10 +107,18 @@ class GraphClient(ABC):
             return []
         return self._execute(statement, params or {}, write=is_write(statement))
 
+    def agent_spec_rows(self, agent_id: str | None = None) -> list[Row]:
+        """One row per Agent node (or for the one ``agent_id`` names), by id, with its
+        properties and related organ ids, skills, models, services and direct policies."""
+        with _gc_paused():
+            if agent_id is None:
+                return agent_rows_from_parts(self.run("list_agent_specs"))
+            return agent_rows_from_parts(self.run("agent_spec", agent_id=agent_id))
+
     def read_agent_specs(self) -> specs.SpecReadResult:
         """Valid specs and, separately, a report per problem of each invalid Agent node."""
         with _gc_paused():
-            result = specs.agent_specs_from_rows(self.run("list_agent_specs", agent_id=None))
+            result = specs.agent_specs_from_rows(self.agent_spec_rows())
         for problem in result.invalid:
             log.warning("invalid agent spec in the graph: %s", problem)
         return result
