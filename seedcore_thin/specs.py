@@ -8,6 +8,7 @@ allows no map as a property value, so resources are flat (custom ones a JSON str
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -17,10 +18,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -42,11 +45,22 @@ def _names(value: Any) -> Any:
     return value
 
 
+def _sorted_names(value: Any, handler: ValidatorFunctionWrapHandler) -> list[str]:
+    """:func:`_names` around pydantic's own checks of each name (in Rust, so a valid list
+    costs one Python call): split a string, check, then sort and drop duplicates and ""."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    names: list[str] = handler(value)
+    return sorted(set(names) - {""}) if names else names
+
+
 #: Ids are Ray actor names and graph keys: short, printable, no whitespace.
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")]
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 #: Names and labels: no control characters (nor, as pydantic checks, lone surrogates).
-Text = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]*$")]
-Names = Annotated[list[Text], BeforeValidator(_names)]
+Text = Annotated[str, Field(min_length=1, pattern=_NO_CONTROL)]
+#: A list of names; "" is allowed in, as it is dropped (like ``"a,,b"``'s empty part).
+Names = Annotated[list[Annotated[str, Field(pattern=_NO_CONTROL)]], WrapValidator(_sorted_names)]
 
 
 class Resources(BaseModel):
@@ -76,6 +90,8 @@ class Resources(BaseModel):
     @field_validator("custom")
     @classmethod
     def _custom_non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            return value
         for name, amount in value.items():
             if not name or amount < 0 or not math.isfinite(amount):
                 raise ValueError(f"custom resource {name!r} must be a finite amount >= 0")
@@ -85,6 +101,15 @@ class Resources(BaseModel):
     def memory_bytes(self) -> int | None:
         """What Ray's ``memory=`` option expects."""
         return None if self.memory_mb is None else self.memory_mb * _MIB
+
+
+def _check_json(value: Any) -> None:
+    """Raise ValueError unless ``value`` dumps as strict JSON, here and by pydantic for Ray."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode()  # no lone surrogate
+        to_json(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"must be JSON-serialisable: {exc}") from None
 
 
 #: Spec fields stored in the graph as they are: properties, or names of related nodes.
@@ -140,15 +165,11 @@ class AgentSpec(BaseModel):
 
     @field_validator("metadata", "params", "runtime_env")
     @classmethod
-    def _is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _is_json(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """JSON strings in the graph, and dumped by pydantic (depth-limited) for Ray."""
-        if not value:  # most agents have no params or runtime_env: nothing to check
-            return value
-        try:
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()  # no lone surrogate
-            to_json(value)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ValueError(f"must be JSON-serialisable: {exc}") from None
+        # most agents have no params or runtime_env; a graph row's were checked already
+        if value and info.context is not _JSON_CHECKED:
+            _check_json(value)
         return value
 
     @field_validator("entrypoint")
@@ -162,6 +183,8 @@ class AgentSpec(BaseModel):
     @classmethod
     def _runtime_env_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Only the runtime_env fields Ray documents for shipping code and settings."""
+        if not value:
+            return value
         if unknown := sorted(set(value) - RUNTIME_ENV_KEYS):
             raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(RUNTIME_ENV_KEYS)}")
         env_vars = value.get("env_vars", {})
@@ -288,6 +311,27 @@ def _json_object(raw: Any) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
+#: Validation context of a row whose JSON properties passed ``_check_json`` (see below).
+_JSON_CHECKED = {"json_checked": True}
+
+
+def _json_text_checked(raw: Any) -> bool:
+    """Whether the object JSON text ``raw`` decodes to passes ``_check_json`` (None: nothing
+    to check). Cached per text, as most agents share theirs and the check costs more than
+    decoding; each agent still decodes its own copy."""
+    return raw is None or (isinstance(raw, str) and _json_text_checked_cached(raw))
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_text_checked_cached(raw: str) -> bool:
+    value, reason = _json_object(raw)
+    try:
+        _check_json(value)
+    except ValueError:
+        return False
+    return reason is None
+
+
 def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecReport]:
     """One ``list_agent_specs`` row -> a spec, or every reason it is not one (never raises)."""
     raw_id = row.get("agent_id")
@@ -315,8 +359,10 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
         "runtime_env": decoded["runtime_env"],
         **{key: row[key] for key in _AS_IS if row.get(key) is not None},
     }
+    texts = (row.get("metadata_json"), row.get("params"), row.get("runtime_env"))
+    checked = all(map(_json_text_checked, texts))
     try:
-        spec = AgentSpec.model_validate(data)
+        spec = AgentSpec.model_validate(data, context=_JSON_CHECKED if checked else None)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         problems += [(_graph_property(err["loc"]), err["msg"]) for err in errors]
