@@ -4,6 +4,7 @@
 // returns: part, key, members: as list_agent_specs, for this one agent
 // Every part starts at the agent by its id (an index lookup), never at a scan of the fleet.
 MATCH (a:Agent {id: $agent_id})
+WITH a ORDER BY a.id
 RETURN 'agents' AS part, null AS key,
        collect([id(a), a.id, a.name, a.lifetime, a.num_cpus, a.num_gpus, a.memory_mb,
                 a.custom_resources_json, a.max_concurrency, a.metadata_json,

@@ -8,7 +8,9 @@
 //                     (only agents that set at least one of these)
 //   'organ_ids' | 'skills' | 'models' | 'services' | 'policies', the organ id, skill, model,
 //                     service name or policy id, [node, ...] (the agents related to it)
-//   node is id(a): the merge key within this one query (an Agent's id may be missing).
+//   'agents' is ordered by id (as ORDER BY orders any value; a missing id last).
+//   node is id(a): the merge key within this one query, as an Agent's id may be missing
+//   (id() is deprecated in Neo4j 5, but FalkorDB has no elementId()).
 // Why parts: each relationship type is one traversal over the whole fleet, grouped by the
 // few organs/skills/models/services/policies it reaches; an OPTIONAL MATCH per agent and
 // type cost about 6 us each (2.9 s of FalkorDB time at 100,000 agents), these about 0.5 s
@@ -18,6 +20,7 @@
 // reported without hiding the others. Agents with no edges are in 'agents'; 0 or 2 organs
 // show up as 0 or 2 organ_ids.
 MATCH (a:Agent)
+WITH a ORDER BY a.id
 RETURN 'agents' AS part, null AS key,
        collect([id(a), a.id, a.name, a.lifetime, a.num_cpus, a.num_gpus, a.memory_mb,
                 a.custom_resources_json, a.max_concurrency, a.metadata_json,

@@ -17,51 +17,47 @@ log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
-# The value lists of list_agent_specs.cypher's 'agents' and 'optional' parts (node first).
+# The value lists of list_agent_specs.cypher's 'agents' and 'optional' parts, after the node.
 _AGENT_COLUMNS = (
-    "node", "agent_id", "name", "lifetime", "num_cpus", "num_gpus", "memory_mb",
+    "agent_id", "name", "lifetime", "num_cpus", "num_gpus", "memory_mb",
     "custom_resources_json", "max_concurrency", "metadata_json", "placement",
 )  # fmt: skip
 _OPTIONAL_COLUMNS = ("namespace", "entrypoint", "params", "runtime_env")
+_NO_OPTIONAL = dict.fromkeys(_OPTIONAL_COLUMNS)
 _RELATED = ("organ_ids", "skills", "models", "services", "policies")
 
 
 def agent_rows_from_parts(parts: list[Row]) -> list[Row]:
     """Merge list_agent_specs' parts into one row per agent, as ``specs.agent_spec_from_row``
-    reads it, by id (ids that are no string after those that are, a missing one last).
+    reads it, in the order of the 'agents' part (by id).
 
     Parts are keyed by the node's internal id, as an Agent's ``id`` may be missing. An agent
     related twice to the same organ or skill gets it once (the old ``collect(DISTINCT)``)."""
-    agents: dict[int, Row] = {}
-    optional: dict[int, list[Any]] = {}
+    agents: list[list[Any]] = []
+    optional: dict[int, Row] = {}
     related: dict[str, dict[int, list[Any]]] = {name: {} for name in _RELATED}
     for part in parts:
         kind, key, members = part["part"], part["key"], part["members"]
         if kind == "agents":
-            for values in members:
-                row = dict(zip(_AGENT_COLUMNS, values, strict=True))
-                agents[row.pop("node")] = row
+            agents = members
         elif kind == "optional":
-            optional.update((values[0], values[1:]) for values in members)
+            optional = {
+                node: dict(zip(_OPTIONAL_COLUMNS, rest, strict=True)) for node, *rest in members
+            }
         elif key is not None:  # a null name is no name (collect() skipped it before)
             lists = related[kind]
             for node in members:
                 names = lists.setdefault(node, [])
                 if key not in names:
                     names.append(key)
-    nothing = [None] * len(_OPTIONAL_COLUMNS)
-    for node, row in agents.items():
-        row.update(zip(_OPTIONAL_COLUMNS, optional.get(node, nothing), strict=True))
+    rows = []
+    for node, *properties in agents:
+        row = dict(zip(_AGENT_COLUMNS, properties, strict=True))
+        row.update(optional.get(node) or _NO_OPTIONAL)
         for name, lists in related.items():
             row[name] = lists.get(node) or []
-    return sorted(agents.values(), key=_by_id)
-
-
-def _by_id(row: Row) -> tuple[int, str]:
-    agent_id = row["agent_id"]
-    if isinstance(agent_id, str):
-        return 0, agent_id
-    return (1, repr(agent_id)) if agent_id is not None else (2, "")
+        rows.append(row)
+    return rows
 
 
 @contextlib.contextmanager
