@@ -51,7 +51,9 @@ def _sorted_names(value: Any, handler: ValidatorFunctionWrapHandler) -> list[str
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",")]
     names: list[str] = handler(value)
-    return sorted(set(names) - {""}) if names else names
+    if len(names) == 1 and names[0]:  # the common case: nothing to sort
+        return names
+    return sorted(set(names) - {""})
 
 
 #: Ids are Ray actor names and graph keys: short, printable, no whitespace.
@@ -311,25 +313,23 @@ def _json_object(raw: Any) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
-#: Validation context of a row whose JSON properties passed ``_check_json`` (see below).
+#: Validation context of a row whose JSON objects passed ``_check_json`` already.
 _JSON_CHECKED = {"json_checked": True}
-
-
-def _json_text_checked(raw: Any) -> bool:
-    """Whether the object JSON text ``raw`` decodes to passes ``_check_json`` (None: nothing
-    to check). Cached per text, as most agents share theirs and the check costs more than
-    decoding; each agent still decodes its own copy."""
-    return raw is None or (isinstance(raw, str) and _json_text_checked_cached(raw))
+_JSON_PROPERTIES = ("custom_resources_json", "metadata_json", "params", "runtime_env")
+_RESOURCE_PROPERTIES = ("num_cpus", "num_gpus", "memory_mb")
 
 
 @functools.lru_cache(maxsize=1024)
-def _json_text_checked_cached(raw: str) -> bool:
+def _json_text(raw: str) -> tuple[str | None, bool]:
+    """Why JSON text ``raw`` is no object (None: it is one), and whether its object passes
+    ``_check_json``. Once per distinct text, as most agents share theirs and the check costs
+    more than decoding (each agent still decodes its own copy)."""
     value, reason = _json_object(raw)
     try:
         _check_json(value)
     except ValueError:
-        return False
-    return reason is None
+        return reason, False
+    return reason, True
 
 
 def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecReport]:
@@ -345,11 +345,18 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
     if count != 1:
         problems.append(("MEMBER_OF", f"an agent belongs to exactly one organ, found {count}"))
     decoded: dict[str, dict[str, Any]] = {}
-    for prop in ("custom_resources_json", "metadata_json", "params", "runtime_env"):
-        decoded[prop], reason = _json_object(row.get(prop))
+    checked = True  # every decoded object passed _check_json: AgentSpec need not again
+    for prop in _JSON_PROPERTIES:
+        raw = row.get(prop)
+        if isinstance(raw, str) and raw not in ("", "{}"):
+            reason, passed = _json_text(raw)
+            checked = checked and passed
+            decoded[prop] = {} if reason else json.loads(raw)
+        else:
+            decoded[prop], reason = _json_object(raw)
         if reason:
             problems.append((prop, reason))
-    resources = {k: row[k] for k in ("num_cpus", "num_gpus", "memory_mb") if row.get(k) is not None}
+    resources = {k: v for k in _RESOURCE_PROPERTIES if (v := row.get(k)) is not None}
     data = {
         "agent_id": "missing-id" if raw_id is None else raw_id,  # go on: report every problem
         "organ_id": organ_ids[0] if isinstance(organ_ids, list) and count == 1 else "unknown",
@@ -357,10 +364,8 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
         "metadata": decoded["metadata_json"],
         "params": decoded["params"],
         "runtime_env": decoded["runtime_env"],
-        **{key: row[key] for key in _AS_IS if row.get(key) is not None},
+        **{key: value for key in _AS_IS if (value := row.get(key)) is not None},
     }
-    texts = (row.get("metadata_json"), row.get("params"), row.get("runtime_env"))
-    checked = all(map(_json_text_checked, texts))
     try:
         spec = AgentSpec.model_validate(data, context=_JSON_CHECKED if checked else None)
     except ValidationError as exc:

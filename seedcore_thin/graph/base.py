@@ -50,12 +50,16 @@ def agent_rows_from_parts(parts: list[Row]) -> list[Row]:
                 names = lists.setdefault(node, [])
                 if key not in names:
                     names.append(key)
+    organs, skills, models, services, policies = related.values()
     rows = []
     for node, *properties in agents:
         row = dict(zip(_AGENT_COLUMNS, properties, strict=True))
         row.update(optional.get(node) or _NO_OPTIONAL)
-        for name, lists in related.items():
-            row[name] = lists.get(node) or []
+        row["organ_ids"] = organs.get(node) or []
+        row["skills"] = skills.get(node) or []
+        row["models"] = models.get(node) or []
+        row["services"] = services.get(node) or []
+        row["policies"] = policies.get(node) or []
         rows.append(row)
     return rows
 
