@@ -17,11 +17,7 @@ log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
-# The value lists of list_agent_specs.cypher's 'agents' and 'optional' parts, after the node.
-_AGENT_COLUMNS = (
-    "agent_id", "name", "lifetime", "num_cpus", "num_gpus", "memory_mb",
-    "custom_resources_json", "max_concurrency", "metadata_json", "placement",
-)  # fmt: skip
+# The value lists of list_agent_specs.cypher's 'optional' part, after the node.
 _OPTIONAL_COLUMNS = ("namespace", "entrypoint", "params", "runtime_env")
 _NO_OPTIONAL = dict.fromkeys(_OPTIONAL_COLUMNS)
 _RELATED = ("organ_ids", "skills", "models", "services", "policies")
@@ -51,17 +47,29 @@ def agent_rows_from_parts(parts: list[Row]) -> list[Row]:
                 if key not in names:
                     names.append(key)
     organs, skills, models, services, policies = related.values()
-    rows = []
-    for node, *properties in agents:
-        row = dict(zip(_AGENT_COLUMNS, properties, strict=True))
-        row.update(optional.get(node) or _NO_OPTIONAL)
-        row["organ_ids"] = organs.get(node) or []
-        row["skills"] = skills.get(node) or []
-        row["models"] = models.get(node) or []
-        row["services"] = services.get(node) or []
-        row["policies"] = policies.get(node) or []
-        rows.append(row)
-    return rows
+    return [
+        # the 'agents' part's values in the query's order, node first; one dict literal takes
+        # half the time of dict(zip(names, values)) at 100,000 agents
+        {
+            "agent_id": values[1],
+            "name": values[2],
+            "lifetime": values[3],
+            "num_cpus": values[4],
+            "num_gpus": values[5],
+            "memory_mb": values[6],
+            "custom_resources_json": values[7],
+            "max_concurrency": values[8],
+            "metadata_json": values[9],
+            "placement": values[10],
+            **(optional.get(values[0]) or _NO_OPTIONAL),
+            "organ_ids": organs.get(values[0]) or [],
+            "skills": skills.get(values[0]) or [],
+            "models": models.get(values[0]) or [],
+            "services": services.get(values[0]) or [],
+            "policies": policies.get(values[0]) or [],
+        }
+        for values in agents
+    ]
 
 
 @contextlib.contextmanager
