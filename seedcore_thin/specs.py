@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -114,6 +115,12 @@ def _check_json(value: Any) -> None:
         raise ValueError(f"must be JSON-serialisable: {exc}") from None
 
 
+def _entrypoint_shape(value: str) -> str:
+    if not ENTRYPOINT_RE.match(value):
+        raise ValueError(f"{value[:100]!r} is not 'package.module:ClassName'")
+    return value
+
+
 #: Spec fields stored in the graph as they are: properties, or names of related nodes.
 _AS_IS = {"skills", "models", "services", "policies", "max_concurrency", "entrypoint"}
 _AS_IS |= {"namespace", "lifetime", "name", "placement"}
@@ -145,7 +152,8 @@ class AgentSpec(BaseModel):
     max_concurrency: int = Field(default=1, ge=1, strict=True)
     #: ``dedicated``: a Ray actor of its own; ``pooled``: one of many in a shared host actor.
     placement: Literal["dedicated", "pooled"] = "dedicated"
-    entrypoint: str | None = None
+    #: None skips the shape check without a Python call (most agents have no entrypoint).
+    entrypoint: Annotated[str, AfterValidator(_entrypoint_shape)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     runtime_env: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -165,28 +173,24 @@ class AgentSpec(BaseModel):
         policies = [*own, *legacy] if isinstance(own, list) else own
         return {**data, "metadata": rest, "policies": policies}
 
-    @field_validator("metadata", "params", "runtime_env")
+    @field_validator("metadata", "params")
     @classmethod
     def _is_json(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """JSON strings in the graph, and dumped by pydantic (depth-limited) for Ray."""
-        # most agents have no params or runtime_env; a graph row's were checked already
+        # most agents have no params; a graph row's were checked already
         if value and info.context is not _JSON_CHECKED:
             _check_json(value)
         return value
 
-    @field_validator("entrypoint")
-    @classmethod
-    def _entrypoint_shape(cls, value: str | None) -> str | None:
-        if value is not None and not ENTRYPOINT_RE.match(value):
-            raise ValueError(f"{value[:100]!r} is not 'package.module:ClassName'")
-        return value
-
     @field_validator("runtime_env")
     @classmethod
-    def _runtime_env_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """Only the runtime_env fields Ray documents for shipping code and settings."""
+    def _runtime_env_keys(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """JSON (as ``_is_json``), and only the fields Ray documents for shipping code and
+        settings. One validator, not two: most agents have none, and each call costs."""
         if not value:
             return value
+        if info.context is not _JSON_CHECKED:
+            _check_json(value)
         if unknown := sorted(set(value) - RUNTIME_ENV_KEYS):
             raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(RUNTIME_ENV_KEYS)}")
         env_vars = value.get("env_vars", {})
