@@ -5,11 +5,12 @@ free loopback port (or uses ``--graph-uri falkordb://HOST:PORT`` and throwaway g
 ``bench_*``), loads generated fleets through the named commands and prints one JSON object:
 
 - ``list_specs_ms_1k`` / ``_10k`` / ``_100k``: ``read_agent_specs()`` end to end (one
-  query, rows validated into ``AgentSpec``), median of 5 (3 at 100,000); ``..._query_ms_..``
-  the query and rows alone, ``..._server_ms_..`` FalkorDB's own execution time (so
-  validation = total - query, client parsing = query - server);
+  query, its parts merged into a row per agent, rows validated into ``AgentSpec``), median
+  of 5 (3 at 100,000); ``..._query_ms_..`` the query and merged rows alone
+  (``agent_spec_rows()``), ``..._server_ms_..`` FalkorDB's own execution time (so
+  validation = total - query, client parsing and merging = query - server);
 - ``naive_list_specs_ms_1k`` / ``..._10k``: the baseline in the same run, one query for the
-  ids then one ``list_agent_specs`` per ``$agent_id`` (the N+1 way), and ``speedup_vs_naive_*``
+  ids then one ``agent_spec`` per ``$agent_id`` (the N+1 way), and ``speedup_vs_naive_*``
   (not at 100,000: it would take minutes);
 - ``version_ms`` (median) and ``version_p99_ms`` of ``version()``, over 1,000 calls.
 
@@ -42,13 +43,13 @@ TARGET_VERSION_MS = 5.0
 def _naive_read(client: FalkorDBGraphClient) -> int:
     """The N+1 baseline: ids first, then one query per agent, validated the same way."""
     ids = [row["agent_id"] for row in client.run("agent_ids")]
-    rows = [row for agent_id in ids for row in client.run("list_agent_specs", agent_id=agent_id)]
+    rows = [row for agent_id in ids for row in client.agent_spec_rows(agent_id)]
     return len(agent_specs_from_rows(rows).valid)
 
 
 def _server_ms(client: FalkorDBGraphClient) -> float:
     """FalkorDB's own execution time of list_agent_specs (no transfer, no parsing)."""
-    result = client._graph.ro_query(cypher("list_agent_specs"), {"agent_id": None})
+    result = client._graph.ro_query(cypher("list_agent_specs"))
     return float(result.run_time_ms)
 
 
@@ -65,7 +66,7 @@ def _bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
             raise SystemExit(f"bench: read {len(specs.valid)} valid specs of {n_agents}")
         repeat = 5 if n_agents <= NAIVE_UP_TO else 3
         list_ms = median_ms(client.read_agent_specs, repeat)
-        query_ms = median_ms(lambda: client.run("list_agent_specs", agent_id=None), repeat)
+        query_ms = median_ms(client.agent_spec_rows, repeat)
         out = {
             f"list_specs_ms_{label}": round(list_ms, 1),
             f"list_specs_query_ms_{label}": round(query_ms, 1),

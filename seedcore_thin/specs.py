@@ -8,6 +8,7 @@ allows no map as a property value, so resources are flat (custom ones a JSON str
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -16,11 +17,14 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -42,11 +46,24 @@ def _names(value: Any) -> Any:
     return value
 
 
+def _sorted_names(value: Any, handler: ValidatorFunctionWrapHandler) -> list[str]:
+    """:func:`_names` around pydantic's own checks of each name (in Rust, so a valid list
+    costs one Python call): split a string, check, then sort and drop duplicates and ""."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    names: list[str] = handler(value)
+    if len(names) == 1 and names[0]:  # the common case: nothing to sort
+        return names
+    return sorted(set(names) - {""})
+
+
 #: Ids are Ray actor names and graph keys: short, printable, no whitespace.
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")]
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 #: Names and labels: no control characters (nor, as pydantic checks, lone surrogates).
-Text = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]*$")]
-Names = Annotated[list[Text], BeforeValidator(_names)]
+Text = Annotated[str, Field(min_length=1, pattern=_NO_CONTROL)]
+#: A list of names; "" is allowed in, as it is dropped (like ``"a,,b"``'s empty part).
+Names = Annotated[list[Annotated[str, Field(pattern=_NO_CONTROL)]], WrapValidator(_sorted_names)]
 
 
 class Resources(BaseModel):
@@ -76,6 +93,8 @@ class Resources(BaseModel):
     @field_validator("custom")
     @classmethod
     def _custom_non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            return value
         for name, amount in value.items():
             if not name or amount < 0 or not math.isfinite(amount):
                 raise ValueError(f"custom resource {name!r} must be a finite amount >= 0")
@@ -85,6 +104,21 @@ class Resources(BaseModel):
     def memory_bytes(self) -> int | None:
         """What Ray's ``memory=`` option expects."""
         return None if self.memory_mb is None else self.memory_mb * _MIB
+
+
+def _check_json(value: Any) -> None:
+    """Raise ValueError unless ``value`` dumps as strict JSON, here and by pydantic for Ray."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode()  # no lone surrogate
+        to_json(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"must be JSON-serialisable: {exc}") from None
+
+
+def _entrypoint_shape(value: str) -> str:
+    if not ENTRYPOINT_RE.match(value):
+        raise ValueError(f"{value[:100]!r} is not 'package.module:ClassName'")
+    return value
 
 
 #: Spec fields stored in the graph as they are: properties, or names of related nodes.
@@ -118,7 +152,8 @@ class AgentSpec(BaseModel):
     max_concurrency: int = Field(default=1, ge=1, strict=True)
     #: ``dedicated``: a Ray actor of its own; ``pooled``: one of many in a shared host actor.
     placement: Literal["dedicated", "pooled"] = "dedicated"
-    entrypoint: str | None = None
+    #: None skips the shape check without a Python call (most agents have no entrypoint).
+    entrypoint: Annotated[str, AfterValidator(_entrypoint_shape)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     runtime_env: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -138,30 +173,24 @@ class AgentSpec(BaseModel):
         policies = [*own, *legacy] if isinstance(own, list) else own
         return {**data, "metadata": rest, "policies": policies}
 
-    @field_validator("metadata", "params", "runtime_env")
+    @field_validator("metadata", "params")
     @classmethod
-    def _is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _is_json(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """JSON strings in the graph, and dumped by pydantic (depth-limited) for Ray."""
-        if not value:  # most agents have no params or runtime_env: nothing to check
-            return value
-        try:
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()  # no lone surrogate
-            to_json(value)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ValueError(f"must be JSON-serialisable: {exc}") from None
-        return value
-
-    @field_validator("entrypoint")
-    @classmethod
-    def _entrypoint_shape(cls, value: str | None) -> str | None:
-        if value is not None and not ENTRYPOINT_RE.match(value):
-            raise ValueError(f"{value[:100]!r} is not 'package.module:ClassName'")
+        # most agents have no params; a graph row's were checked already
+        if value and info.context is not _JSON_CHECKED:
+            _check_json(value)
         return value
 
     @field_validator("runtime_env")
     @classmethod
-    def _runtime_env_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """Only the runtime_env fields Ray documents for shipping code and settings."""
+    def _runtime_env_keys(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """JSON (as ``_is_json``), and only the fields Ray documents for shipping code and
+        settings. One validator, not two: most agents have none, and each call costs."""
+        if not value:
+            return value
+        if info.context is not _JSON_CHECKED:
+            _check_json(value)
         if unknown := sorted(set(value) - RUNTIME_ENV_KEYS):
             raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(RUNTIME_ENV_KEYS)}")
         env_vars = value.get("env_vars", {})
@@ -288,6 +317,25 @@ def _json_object(raw: Any) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
+#: Validation context of a row whose JSON objects passed ``_check_json`` already.
+_JSON_CHECKED = {"json_checked": True}
+_JSON_PROPERTIES = ("custom_resources_json", "metadata_json", "params", "runtime_env")
+_RESOURCE_PROPERTIES = ("num_cpus", "num_gpus", "memory_mb")
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_text(raw: str) -> tuple[str | None, bool]:
+    """Why JSON text ``raw`` is no object (None: it is one), and whether its object passes
+    ``_check_json``. Once per distinct text, as most agents share theirs and the check costs
+    more than decoding (each agent still decodes its own copy)."""
+    value, reason = _json_object(raw)
+    try:
+        _check_json(value)
+    except ValueError:
+        return reason, False
+    return reason, True
+
+
 def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecReport]:
     """One ``list_agent_specs`` row -> a spec, or every reason it is not one (never raises)."""
     raw_id = row.get("agent_id")
@@ -301,11 +349,18 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
     if count != 1:
         problems.append(("MEMBER_OF", f"an agent belongs to exactly one organ, found {count}"))
     decoded: dict[str, dict[str, Any]] = {}
-    for prop in ("custom_resources_json", "metadata_json", "params", "runtime_env"):
-        decoded[prop], reason = _json_object(row.get(prop))
+    checked = True  # every decoded object passed _check_json: AgentSpec need not again
+    for prop in _JSON_PROPERTIES:
+        raw = row.get(prop)
+        if isinstance(raw, str) and raw not in ("", "{}"):
+            reason, passed = _json_text(raw)
+            checked = checked and passed
+            decoded[prop] = {} if reason else json.loads(raw)
+        else:
+            decoded[prop], reason = _json_object(raw)
         if reason:
             problems.append((prop, reason))
-    resources = {k: row[k] for k in ("num_cpus", "num_gpus", "memory_mb") if row.get(k) is not None}
+    resources = {k: v for k in _RESOURCE_PROPERTIES if (v := row.get(k)) is not None}
     data = {
         "agent_id": "missing-id" if raw_id is None else raw_id,  # go on: report every problem
         "organ_id": organ_ids[0] if isinstance(organ_ids, list) and count == 1 else "unknown",
@@ -313,10 +368,10 @@ def agent_spec_from_row(row: Mapping[str, Any]) -> AgentSpec | list[InvalidSpecR
         "metadata": decoded["metadata_json"],
         "params": decoded["params"],
         "runtime_env": decoded["runtime_env"],
-        **{key: row[key] for key in _AS_IS if row.get(key) is not None},
+        **{key: value for key in _AS_IS if (value := row.get(key)) is not None},
     }
     try:
-        spec = AgentSpec.model_validate(data)
+        spec = AgentSpec.model_validate(data, context=_JSON_CHECKED if checked else None)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         problems += [(_graph_property(err["loc"]), err["msg"]) for err in errors]

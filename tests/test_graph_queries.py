@@ -156,7 +156,7 @@ def test_version_moves_only_on_desired_state_commands(graph: FalkorDBGraphClient
     assert graph.version() == 0  # V0002 creates the counter at 0
     load_fixture(graph)
     assert graph.version() == 1
-    graph.run("list_agent_specs", agent_id=None)
+    graph.run("list_agent_specs")
     graph.run("agents_in_organ", organ_id="vision")
     assert graph.version() == 1, "reads never bump the version"
     spec = AgentSpec(agent_id="new-agent", organ_id="vision", skills=["object_detection"])
@@ -194,19 +194,19 @@ def test_upsert_agent_replaces_edges_and_round_trips(fleet_graph: FalkorDBGraphC
     assert ("yolo-detector-1", "agent") in {(r["agent_id"], r["via"]) for r in forbids}
     fewer = spec.model_copy(update={"services": ["vector_db"]})
     upsert_agent(fleet_graph, fewer)
-    [row] = fleet_graph.run("list_agent_specs", agent_id="yolo-detector-1")
+    [row] = fleet_graph.agent_spec_rows("yolo-detector-1")
     assert row["services"] == ["vector_db"], "the old USES_SERVICE edge is gone"
 
 
 def test_list_agent_specs_reads_one_agent_by_its_optional_id(
     fleet_graph: FalkorDBGraphClient,
 ) -> None:
-    everyone = fleet_graph.run("list_agent_specs", agent_id=None)
+    everyone = fleet_graph.agent_spec_rows()
     assert [r["agent_id"] for r in everyone] == EXAMPLE_AGENTS
     by_id = {r["agent_id"]: r for r in everyone}
     for agent_id in ("translator-1", "vision-gpu-1"):
-        assert fleet_graph.run("list_agent_specs", agent_id=agent_id) == [by_id[agent_id]]
-    assert fleet_graph.run("list_agent_specs", agent_id="nobody") == []
+        assert fleet_graph.agent_spec_rows(agent_id) == [by_id[agent_id]]
+    assert fleet_graph.agent_spec_rows("nobody") == []
 
 
 def test_each_routing_rule_is_tagged_in_both_route_queries() -> None:

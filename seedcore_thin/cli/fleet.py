@@ -219,7 +219,7 @@ def read_fleet(
     graph: Any, registry: Any | None, *, namespace: str, now: datetime | None = None
 ) -> Fleet:
     """The whole picture: the graph must answer; the registry may be down (or None)."""
-    rows = graph.run("list_agent_specs", agent_id=None)
+    rows = graph.agent_spec_rows()
     organs = [o.model_dump() for o in graph.list_organ_specs()]
     policies = [
         {
