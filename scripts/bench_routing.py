@@ -43,7 +43,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchkit import graph_bench_main, machine_factor
+from benchkit import graph_bench_main, judge
 
 from seedcore_thin.errors import NoQualifiedAgent
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
@@ -268,10 +268,7 @@ def run(server_uri: str) -> dict[str, Any]:
     for label, n_agents in SIZES.items():
         result.update(_bench_size(server_uri, label, n_agents))
     result["speedup_vs_naive"] = result["speedup_vs_naive_10k"]
-    factor = result["machine_factor"] = machine_factor()
-    result["targets"] = {key: f"<= {limit:g} (x{factor})" for key, limit in TARGETS.items()}
-    result["missed"] = [k for k, limit in TARGETS.items() if result[k] > limit * factor]
-    result["meets_targets"] = not result["missed"]
+    judge(result, TARGETS)
     return result
 
 

@@ -24,6 +24,15 @@ def machine_factor() -> float:
     return float(os.environ.get(FACTOR_ENV) or 1.0)
 
 
+def judge(result: Result, targets: dict[str, float]) -> None:
+    """Add ``machine_factor``, ``targets``, ``missed`` and ``meets_targets`` to ``result``:
+    a timing target is met when the figure is at most the target times the factor."""
+    factor = result["machine_factor"] = machine_factor()
+    result["targets"] = {key: f"<= {limit:g} (x{factor})" for key, limit in targets.items()}
+    result["missed"] = [key for key, limit in targets.items() if result[key] > limit * factor]
+    result["meets_targets"] = not result["missed"]
+
+
 def median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
     """Median wall time of ``fn`` in ms, after one warm-up call (plan caches, connections)."""
     fn()
