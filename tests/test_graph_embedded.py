@@ -288,3 +288,19 @@ def test_the_remembered_port_is_left_only_when_really_taken(
     assert uri != f"falkordb://127.0.0.1:{taken}"
     assert f"port {taken} (used last time) is taken" in caplog.text
     assert (roaming_home / "falkordb.port").read_text().strip() == uri.rsplit(":", 1)[1]
+
+
+def test_reads_decode_every_value_as_the_falkordb_client_does(graph: FalkorDBGraphClient) -> None:
+    """The client decodes compact replies itself (nulls, strings, numbers, lists inline) and
+    hands the rest to falkordb's parser: the rows must equal what falkordb's QueryResult says."""
+    graph.execute_statement("CREATE (:Probe {name: 'p', n: 3, tags: ['a', 'b']})")
+    query = (
+        "MATCH (p:Probe) RETURN null AS none, 1 AS one, -2.5 AS real, 'é€ \\t' AS text, "
+        "[1, null, 'x', 2.5, [true, {k: 'v'}], []] AS nested, true AS flag, {k: [1]} AS map, "
+        "p AS node, 9007199254740993 AS big, [p.tags, [p.n]] AS props"
+    )
+    ours = graph.execute_statement(query)
+    theirs = graph._graph.ro_query(query)
+    columns = [name for _, name in theirs.header]
+    assert ours == [dict(zip(columns, row, strict=True)) for row in theirs.result_set]
+    assert ours[0]["nested"][:4] == [1, None, "x", 2.5] and ours[0]["big"] == 9007199254740993

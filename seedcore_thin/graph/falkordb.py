@@ -46,24 +46,23 @@ _SCHEMA_API = {
 
 # Value types of FalkorDB's compact result set (falkordb.query_result.ResultSetScalarTypes).
 _NULL, _STRING, _INTEGER, _DOUBLE, _ARRAY = 1, 2, 3, 5, 6
+#: Types whose value arrives as the Python value itself (the client always decodes strings).
+_PLAIN = frozenset({_NULL, _STRING, _INTEGER})
 
 
 def _value(cell: list[Any], graph: falkordb.Graph) -> Any:
     """One ``[type, value]`` cell of a compact result. Nulls, strings, numbers and lists,
-    nearly every value a read returns, are decoded here: a third of the time the client's
-    generic ``parse_scalar`` takes (0.5 s of a 100,000-agent read). Anything else (booleans,
-    nodes, maps, ...) goes to ``parse_scalar``, so every value decodes as the client does."""
+    nearly every value a read returns, are decoded here, a list's plain items inline: a
+    fifth of the time the client's generic ``parse_scalar`` takes (1.5 million values in a
+    100,000-agent read). Anything else (booleans, nodes, maps, ...) goes to
+    ``parse_scalar``, so every value decodes as the client does."""
     kind, value = cell
-    if kind == _STRING and type(value) is str:
-        return value
-    if kind == _INTEGER and type(value) is int:
+    if kind in _PLAIN:
         return value
     if kind == _DOUBLE:
         return float(value)
-    if kind == _NULL:
-        return None
     if kind == _ARRAY:
-        return [_value(item, graph) for item in value]
+        return [item[1] if item[0] in _PLAIN else _value(item, graph) for item in value]
     return parse_scalar(cell, graph)
 
 
