@@ -197,8 +197,8 @@ def plan(
     want: dict[tuple[str, str], Desired] = {}
     for d in desired:
         key = (d.namespace, d.agent_id)
-        clash = "name is reserved" if reserved(d.agent_id) else "duplicate agent id"
-        if reserved(d.agent_id) or key in want:
+        if key in want or reserved(d.agent_id):
+            clash = "name is reserved" if reserved(d.agent_id) else "duplicate agent id"
             invalid_list.append(InvalidEntry(d.agent_id, "agent_id", clash, d.namespace))
         else:
             want[key] = d
