@@ -19,7 +19,6 @@ everything it created.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,6 +32,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray
 from bench_registry import ADMIN_SQL, _ahead, _register
+from benchkit import emit
 
 from seedcore_thin import actors
 from seedcore_thin.config import Settings, state_dir
@@ -158,11 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_falkordb(graph_home)
         ray.shutdown()
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")
+    emit(result, as_json=args.json)
     return 0
 
 

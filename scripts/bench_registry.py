@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import random
 import sys
 import time
@@ -32,7 +31,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from benchkit import median_ms
+from benchkit import emit, median_ms
 from psycopg.types.json import Jsonb
 
 from seedcore_thin.config import state_dir
@@ -194,11 +193,7 @@ def main() -> int:
         with scratch_database(server, "bench") as dsn:
             migrate_postgres(dsn)
             report.update(run_big(dsn, args.big))
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:>22}: {value}")
+    emit(report, as_json=args.json)
     return 0
 
 

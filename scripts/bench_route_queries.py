@@ -24,17 +24,16 @@ These are phase-A figures for issue 11: ``bench_routing.py`` times the Router it
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench_routing import N_SHAPES, _percentile, task_mix
+from benchkit import emit, median_ms
 
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
@@ -66,15 +65,6 @@ def _stats(prefix: str, label: str, client: list[float], server: list[float]) ->
         f"{prefix}_server_p50_ms_{label}": round(statistics.median(server), 2),
         f"{prefix}_server_p99_ms_{label}": round(_percentile(server, 0.99), 2),
     }
-
-
-def _timed(fn: Callable[[], object], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
@@ -112,9 +102,9 @@ def bench_size(server_uri: str, label: str, n_agents: int) -> dict[str, Any]:
         if n_agents <= 10_000:
             params = tasks[0].route_params()
             out[f"explain_full_ms_{label}"] = round(
-                _timed(lambda: client.run("route_explain", **params), 3), 1
+                median_ms(lambda: client.run("route_explain", **params), 3), 1
             )
-        out[f"version_p50_ms_{label}"] = round(_timed(client.version, 200), 3)
+        out[f"version_p50_ms_{label}"] = round(median_ms(client.version, 200), 3)
         return out
     finally:
         client.delete_graph()
@@ -137,11 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if not args.graph_uri:
                 stop_falkordb(Path(tmp))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:34s} {value}")
+    emit(result, as_json=args.json)
     return 0
 
 

@@ -269,7 +269,8 @@ class Router:
             if version != self._version:
                 self._shapes.clear()
             self._version, self._version_at = version, now
-        entry = self._shapes.get(task.shape())
+        key = task.shape()
+        entry = self._shapes.get(key)
         if entry is not None:
             if not entry.complete and not entry.filling:  # asked again: read them all
                 entry.filling = True
@@ -281,8 +282,7 @@ class Router:
         page = candidates_from_rows(
             self.graph.run("route_candidates", **params, limit=self.first_page)
         )
-        entry = _Shape(params, page, complete=len(page) < self.first_page)
-        self._shapes[task.shape()] = entry
+        entry = self._shapes[key] = _Shape(params, page, complete=len(page) < self.first_page)
         return entry, False
 
     def _fill(self, entry: _Shape) -> None:
@@ -366,13 +366,11 @@ class Router:
         choice and reservation are one step under the lock; without it, Ray is asked about
         one candidate at a time, outside the lock."""
         start = time.perf_counter()
-        first_read: bool | None = None  # whether the first look found the shape cached
+        with self._lock:
+            entry, cached = self._candidates(task, self._clock())
         while True:
             with self._lock:
-                now = self._clock()
-                live = self._live_set(now)
-                entry, cached = self._candidates(task, now)
-                first_read = cached if first_read is None else first_read
+                live = self._live_set(self._clock())
                 pool = entry.candidates if live is None else self._live_candidates(entry, live)
                 agent = self._next_agent(entry, pool, skip)
                 if agent is None and not entry.complete:  # nobody in the page: read them all
@@ -406,7 +404,7 @@ class Router:
             latency_ms=(time.perf_counter() - start) * 1000.0,
             qualified=known,
             live_qualified=-1 if live is None else len(pool),
-            cached=first_read,
+            cached=cached,
             failed_attempts=tuple(failures),
         )
 

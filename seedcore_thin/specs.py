@@ -36,25 +36,30 @@ from seedcore_thin.errors import InvalidSpec
 _MIB = 1024 * 1024
 
 
+def _split(value: Any) -> Any:
+    """``"a, b"`` is a list of names too."""
+    return [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+
+
+def _tidy(names: list[str]) -> list[str]:
+    """Sorted, without duplicates or "": order in the graph carries no meaning."""
+    if len(names) == 1 and names[0]:  # the common case: nothing to sort
+        return names
+    return sorted(set(names) - {""})
+
+
 def _names(value: Any) -> Any:
-    """Sorted, de-duplicated names: order in the graph carries no meaning. ``"a, b"`` is a
-    list too; anything else that is not strings is left for pydantic to report."""
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",")]
+    """Tidy names; anything that is not strings is left for pydantic to report."""
+    value = _split(value)
     if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
-        return sorted(set(value) - {""})
+        return _tidy(list(value))
     return value
 
 
 def _sorted_names(value: Any, handler: ValidatorFunctionWrapHandler) -> list[str]:
     """:func:`_names` around pydantic's own checks of each name (in Rust, so a valid list
-    costs one Python call): split a string, check, then sort and drop duplicates and ""."""
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",")]
-    names: list[str] = handler(value)
-    if len(names) == 1 and names[0]:  # the common case: nothing to sort
-        return names
-    return sorted(set(names) - {""})
+    costs one Python call)."""
+    return _tidy(handler(_split(value)))
 
 
 #: Ids are Ray actor names and graph keys: short, printable, no whitespace.
