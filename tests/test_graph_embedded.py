@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from seedcore_thin.graph import (
 )
 from seedcore_thin.graph.falkordb import FalkorDBGraphClient
 from seedcore_thin.graph.migrations import migrate_graph
+from seedcore_thin.local import falkordb as embedded
+from seedcore_thin.local import read_int
 from seedcore_thin.local.falkordb import (
     PORT_ENV,
     falkordb_status,
@@ -304,3 +307,44 @@ def test_reads_decode_every_value_as_the_falkordb_client_does(graph: FalkorDBGra
     columns = [name for _, name in theirs.header]
     assert ours == [dict(zip(columns, row, strict=True)) for row in theirs.result_set]
     assert ours[0]["nested"][:4] == [1, None, "x", 2.5] and ours[0]["big"] == 9007199254740993
+
+
+def _pid(home: Path) -> int:
+    pid = read_int(home / "falkordb.pid")
+    assert pid is not None
+    return pid
+
+
+def test_a_server_stuck_at_start_is_killed_and_started_again(
+    own_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FalkorDB now and then deadlocks replaying its append-only file: here a real server
+    stops answering (SIGSTOP) right after its first start, as that one never answers."""
+    real_launch = embedded._launch
+    stuck: list[int] = []
+
+    def first_one_hangs(home: Path, port: int) -> bool:
+        answered = real_launch(home, port)
+        if stuck:
+            return answered
+        stuck.append(_pid(home))
+        os.kill(stuck[0], signal.SIGSTOP)
+        return False  # what the real wait says after _START_TIMEOUT_S of silence
+
+    monkeypatch.setattr(embedded, "_launch", first_one_hangs)
+    with caplog.at_level(logging.WARNING, logger=embedded.__name__):
+        uri = start_falkordb(own_home)
+    assert falkordb_status(own_home) == uri and _pid(own_home) != stuck[0]
+    assert not embedded._alive(stuck[0])
+    assert "killing pid" in caplog.text
+
+
+def test_a_server_that_ignores_sigterm_is_killed_on_stop(
+    own_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_falkordb(own_home)
+    pid = _pid(own_home)
+    os.kill(pid, signal.SIGSTOP)  # a stopped process leaves SIGTERM pending
+    monkeypatch.setattr(embedded, "_STOP_TIMEOUT_S", 1.0)
+    assert stop_falkordb(own_home) is True
+    assert not embedded._alive(pid) and falkordb_status(own_home) is None
